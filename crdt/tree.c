@@ -1,0 +1,655 @@
+/*
+ * tree.c - the content tree: a B+ tree of items in document order.
+ *
+ * Leaves hold up to LEAF_CAP items and the UTF-8 of their live items in one
+ * buffer; inner nodes hold, for each child, the number of visible code
+ * points and of all code points (tombstones included) below it. So a
+ * visible position is found by one descent (O(log n)), and the position of
+ * a known leaf by one ascent. Leaves are chained for in-order walks. Nodes
+ * are never merged: tombstones are kept (their content is freed), so the
+ * tree never shrinks, and items only ever move right (see lvmap.c).
+ *
+ * Mutations must not fail half-way: callers first reserve what a split can
+ * need (tree_reserve, tree_reserve_text), then mutate.
+ *
+ * Invariants (checked by crdt_doc_check):
+ *  1. every inner count equals the sum below it; the root's equal
+ *     vis_len and all_len;
+ *  2. a leaf's text is the concatenation of its live items' bytes;
+ *  3. no item is empty; tombstones have bytes == 0, live items bytes >= len;
+ *  4. parent/slot back-pointers and the leaf chain match the tree.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static uint32_t item_byte_off(const char *text, const item *it, uint32_t off)
+{
+	if (it->bytes == it->len) /* ASCII */
+		return off;
+	return (uint32_t)utf8_offset(text, it->bytes, off);
+}
+
+uint32_t leaf_byte_offset(const leaf *l, uint32_t idx, uint32_t off)
+{
+	uint32_t b = 0;
+	for (uint32_t i = 0; i < idx; i++)
+		b += l->items[i].bytes;
+	if (off > 0 && idx < l->n && ITEM_LIVE(&l->items[idx]))
+		b += item_byte_off(l->text + b, &l->items[idx], off);
+	return b;
+}
+
+static leaf *leaf_alloc(crdt_doc *d, uint32_t text_cap)
+{
+	leaf *l = mem_calloc(&d->mem, sizeof *l);
+	if (!l)
+		return NULL;
+	if (text_cap) {
+		l->text = mem_alloc(&d->mem, text_cap);
+		if (!l->text) {
+			mem_free(&d->mem, l, sizeof *l);
+			return NULL;
+		}
+		l->text_cap = text_cap;
+	}
+	return l;
+}
+
+static void leaf_release(crdt_doc *d, leaf *l)
+{
+	mem_free(&d->mem, l->text, l->text_cap);
+	mem_free(&d->mem, l, sizeof *l);
+}
+
+int tree_init(crdt_doc *d)
+{
+	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, 1, sizeof *d->leaves))
+		return CRDT_ENOMEM;
+	leaf *l = leaf_alloc(d, 0);
+	if (!l)
+		return CRDT_ENOMEM;
+	l->id = 0;
+	d->leaves[0] = l;
+	d->n_leaves = 1;
+	d->root = l;
+	d->first = l;
+	d->height = 0;
+	return CRDT_OK;
+}
+
+static void free_node(crdt_doc *d, void *n, uint32_t height)
+{
+	if (height == 0)
+		return; /* leaves are freed through d->leaves */
+	inode *in = n;
+	for (uint32_t i = 0; i < in->n; i++)
+		free_node(d, in->child[i], height - 1);
+	mem_free(&d->mem, in, sizeof *in);
+}
+
+void tree_free(crdt_doc *d)
+{
+	if (d->root)
+		free_node(d, d->root, d->height);
+	for (uint32_t i = 0; i < d->n_leaves; i++)
+		leaf_release(d, d->leaves[i]);
+	for (uint32_t i = 0; i < d->n_spare_leaves; i++)
+		leaf_release(d, d->spare_leaves[i]);
+	for (uint32_t i = 0; i < d->n_spare_inodes; i++)
+		mem_free(&d->mem, d->spare_inodes[i], sizeof(inode));
+	mem_free(&d->mem, d->leaves, (size_t)d->cap_leaves * sizeof *d->leaves);
+	mem_free(&d->mem, d->spare_leaves, (size_t)d->cap_spare_leaves * sizeof(leaf *));
+	mem_free(&d->mem, d->spare_inodes, (size_t)d->cap_spare_inodes * sizeof(inode *));
+}
+
+/* ---- reservations -------------------------------------------------------- */
+
+static int text_fit(crdt_doc *d, leaf *l, uint32_t need)
+{
+	if (need <= l->text_cap)
+		return CRDT_OK;
+	uint32_t cap = l->text_cap ? l->text_cap : 32;
+	while (cap < need)
+		cap = cap > (1u << 30) ? need : cap * 2;
+	char *t = mem_alloc(&d->mem, cap);
+	if (!t)
+		return CRDT_ENOMEM;
+	if (l->text_len)
+		memcpy(t, l->text, l->text_len);
+	mem_free(&d->mem, l->text, l->text_cap);
+	l->text = t;
+	l->text_cap = cap;
+	return CRDT_OK;
+}
+
+int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
+{
+	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, d->n_leaves + splits, sizeof *d->leaves))
+		return CRDT_ENOMEM;
+	if (mem_grow(&d->mem, (void **)&d->spare_leaves, &d->cap_spare_leaves, splits, sizeof(leaf *)))
+		return CRDT_ENOMEM;
+	while (d->n_spare_leaves < splits) {
+		leaf *l = leaf_alloc(d, text);
+		if (!l)
+			return CRDT_ENOMEM;
+		d->spare_leaves[d->n_spare_leaves++] = l;
+	}
+	for (uint32_t i = 0; i < d->n_spare_leaves; i++)
+		if (text_fit(d, d->spare_leaves[i], text))
+			return CRDT_ENOMEM;
+	uint32_t inodes = splits * (d->height + 2); /* a root split adds a level */
+	if (mem_grow(&d->mem, (void **)&d->spare_inodes, &d->cap_spare_inodes, inodes, sizeof(inode *)))
+		return CRDT_ENOMEM;
+	while (d->n_spare_inodes < inodes) {
+		inode *n = mem_calloc(&d->mem, sizeof *n);
+		if (!n)
+			return CRDT_ENOMEM;
+		d->spare_inodes[d->n_spare_inodes++] = n;
+	}
+	return CRDT_OK;
+}
+
+/* Where tree_insert will really insert: between items, preferring the end
+ * of the left leaf so that runs can grow. */
+static cursor insert_point(cursor c)
+{
+	if (c.idx < c.leaf->n && c.off == c.leaf->items[c.idx].len) {
+		c.idx++;
+		c.off = 0;
+	}
+	if (c.off == 0 && c.idx == 0 && c.leaf->prev) {
+		c.leaf = c.leaf->prev;
+		c.idx = c.leaf->n;
+	}
+	return c;
+}
+
+int tree_reserve_insert(crdt_doc *d, const cursor *c, uint32_t bytes)
+{
+	leaf *l = insert_point(*c).leaf;
+	if ((uint64_t)l->text_len + bytes > (1u << 31))
+		return CRDT_ELIMIT;
+	int rc = tree_reserve(d, 1, l->text_len + bytes);
+	return rc ? rc : text_fit(d, l, l->text_len + bytes);
+}
+
+/* ---- structure ------------------------------------------------------------ */
+
+static inode *take_inode(crdt_doc *d)
+{
+	inode *n = d->spare_inodes[--d->n_spare_inodes];
+	memset(n, 0, sizeof *n);
+	return n;
+}
+
+static void set_parent(inode *p, uint32_t slot)
+{
+	void *c = p->child[slot];
+	if (p->leaf_children) {
+		((leaf *)c)->parent = p;
+		((leaf *)c)->slot = (uint16_t)slot;
+	} else {
+		((inode *)c)->parent = p;
+		((inode *)c)->slot = (uint16_t)slot;
+	}
+}
+
+static void add_up(inode *p, uint32_t slot, int64_t dvis, int64_t dall);
+
+static void propagate(crdt_doc *d, leaf *l, int64_t dvis, int64_t dall)
+{
+	if (l != d->cache_leaf)
+		d->cache_leaf = NULL;
+	add_up(l->parent, l->slot, dvis, dall);
+	d->vis_len = (uint32_t)(d->vis_len + dvis);
+	d->all_len = (uint32_t)(d->all_len + dall);
+}
+
+static void add_up(inode *p, uint32_t slot, int64_t dvis, int64_t dall)
+{
+	for (; p; slot = p->slot, p = p->parent) {
+		p->vis[slot] = (uint32_t)(p->vis[slot] + dvis);
+		p->all[slot] = (uint32_t)(p->all[slot] + dall);
+	}
+}
+
+static void node_sums(const void *n, bool is_leaf, uint32_t *vis, uint32_t *all)
+{
+	*vis = *all = 0;
+	if (is_leaf) {
+		const leaf *l = n;
+		for (uint32_t i = 0; i < l->n; i++) {
+			*all += l->items[i].len;
+			if (ITEM_LIVE(&l->items[i]))
+				*vis += l->items[i].len;
+		}
+	} else {
+		const inode *in = n;
+		for (uint32_t i = 0; i < in->n; i++) {
+			*vis += in->vis[i];
+			*all += in->all[i];
+		}
+	}
+}
+
+/* A new root above the old root `a` and its new right sibling `b`. */
+static void grow_root(crdt_doc *d, void *a, void *b)
+{
+	inode *r = take_inode(d);
+	r->leaf_children = d->height == 0;
+	r->n = 2;
+	r->child[0] = a;
+	r->child[1] = b;
+	node_sums(a, r->leaf_children, &r->vis[0], &r->all[0]);
+	node_sums(b, r->leaf_children, &r->vis[1], &r->all[1]);
+	set_parent(r, 0);
+	set_parent(r, 1);
+	d->root = r;
+	d->height++;
+}
+
+/* Insert `child` at `slot` of p, splitting p (and above) when full. The
+ * child's units are not counted anywhere yet; afterwards every ancestor
+ * counts them. */
+static void inode_insert(crdt_doc *d, inode *p, uint32_t slot, void *child, uint32_t vis, uint32_t all)
+{
+	if (p->n == NODE_CAP) {
+		inode *q = take_inode(d);
+		uint32_t half = NODE_CAP / 2, qvis, qall;
+		q->leaf_children = p->leaf_children;
+		q->n = (uint16_t)(p->n - half);
+		for (uint32_t i = 0; i < q->n; i++) {
+			q->child[i] = p->child[half + i];
+			q->vis[i] = p->vis[half + i];
+			q->all[i] = p->all[half + i];
+			set_parent(q, i);
+		}
+		p->n = (uint16_t)half;
+		node_sums(q, false, &qvis, &qall);
+		if (!p->parent) {
+			grow_root(d, p, q);
+		} else {
+			add_up(p->parent, p->slot, -(int64_t)qvis, -(int64_t)qall);
+			inode_insert(d, p->parent, p->slot + 1u, q, qvis, qall);
+		}
+		if (slot > half) {
+			p = q;
+			slot -= half;
+		}
+	}
+	for (uint32_t i = p->n; i > slot; i--) {
+		p->child[i] = p->child[i - 1];
+		p->vis[i] = p->vis[i - 1];
+		p->all[i] = p->all[i - 1];
+		set_parent(p, i);
+	}
+	p->child[slot] = child;
+	p->vis[slot] = vis;
+	p->all[slot] = all;
+	p->n++;
+	set_parent(p, slot);
+	add_up(p->parent, p->slot, vis, all);
+}
+
+/* Move the upper half of full leaf l into a new right sibling. */
+static leaf *leaf_split(crdt_doc *d, leaf *l)
+{
+	leaf *r = d->spare_leaves[--d->n_spare_leaves];
+	char *text = r->text;
+	uint32_t cap = r->text_cap;
+	memset(r, 0, sizeof *r);
+	r->text = text;
+	r->text_cap = cap;
+	r->id = d->n_leaves;
+	d->leaves[d->n_leaves++] = r;
+
+	uint32_t half = l->n / 2, rvis, rall;
+	uint32_t boff = leaf_byte_offset(l, half, 0);
+	r->n = (uint16_t)(l->n - half);
+	memcpy(r->items, l->items + half, (size_t)r->n * sizeof(item));
+	r->text_len = l->text_len - boff;
+	memcpy(r->text, l->text + boff, r->text_len);
+	l->n = (uint16_t)half;
+	l->text_len = boff;
+	node_sums(r, true, &rvis, &rall);
+	r->prev = l;
+	r->next = l->next;
+	if (l->next)
+		l->next->prev = r;
+	l->next = r;
+
+	if (!l->parent) {
+		grow_root(d, l, r);
+	} else {
+		add_up(l->parent, l->slot, -(int64_t)rvis, -(int64_t)rall);
+		inode_insert(d, l->parent, l->slot + 1u, r, rvis, rall);
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		lvmap_set(d, r->items[i].lv, r->items[i].len, r->id);
+	d->cache_leaf = NULL;
+	return r;
+}
+
+/* Make room for `need` more items at cursor c, splitting its leaf. The
+ * cursor names an item (at_item) or the gap before item c->idx. */
+static void make_room(crdt_doc *d, cursor *c, uint32_t need, bool at_item)
+{
+	leaf *l = c->leaf;
+	if (l->n + need <= LEAF_CAP)
+		return;
+	leaf *r = leaf_split(d, l);
+	if (c->idx > l->n || (c->idx == l->n && at_item)) {
+		c->leaf = r;
+		c->idx -= l->n;
+	}
+}
+
+/* ---- lookups ---------------------------------------------------------------- */
+
+cursor tree_find_lv(const crdt_doc *d, uint32_t lv)
+{
+	leaf *l = d->leaves[lvmap_get(d, lv)];
+	for (;;) { /* the map points at the leaf or one to its left */
+		for (uint32_t i = 0; i < l->n; i++) {
+			const item *it = &l->items[i];
+			if (lv - it->lv < it->len)
+				return (cursor){l, i, lv - it->lv};
+		}
+		l = l->next;
+	}
+}
+
+static uint32_t leaf_vis(const crdt_doc *d, const leaf *l)
+{
+	return l->parent ? l->parent->vis[l->slot] : d->vis_len;
+}
+
+cursor tree_find_vis(crdt_doc *d, uint32_t pos)
+{
+	leaf *l;
+	uint32_t start;
+	if (d->cache_leaf && pos >= d->cache_vis && pos - d->cache_vis < leaf_vis(d, d->cache_leaf)) {
+		l = d->cache_leaf;
+		start = d->cache_vis;
+	} else {
+		void *n = d->root;
+		start = 0;
+		for (uint32_t h = d->height; h > 0; h--) {
+			inode *in = n;
+			uint32_t i = 0;
+			while (i + 1 < in->n && pos - start >= in->vis[i])
+				start += in->vis[i++];
+			n = in->child[i];
+		}
+		l = n;
+		d->cache_leaf = l;
+		d->cache_vis = start;
+	}
+	uint32_t rel = pos - start;
+	for (uint32_t i = 0; i < l->n; i++) {
+		const item *it = &l->items[i];
+		if (!ITEM_LIVE(it))
+			continue;
+		if (rel < it->len)
+			return (cursor){l, i, rel};
+		rel -= it->len;
+	}
+	return (cursor){l, l->n, 0}; /* not reached for pos < vis_len */
+}
+
+static uint32_t ascend(const crdt_doc *d, const leaf *l, uint32_t pos, bool vis)
+{
+	(void)d;
+	uint32_t slot = l->slot;
+	for (const inode *p = l->parent; p; slot = p->slot, p = p->parent)
+		for (uint32_t i = 0; i < slot; i++)
+			pos += vis ? p->vis[i] : p->all[i];
+	return pos;
+}
+
+uint32_t tree_pos_all(const crdt_doc *d, cursor c)
+{
+	uint32_t pos = c.off;
+	for (uint32_t i = 0; i < c.idx; i++)
+		pos += c.leaf->items[i].len;
+	return ascend(d, c.leaf, pos, false);
+}
+
+uint32_t tree_pos_vis(const crdt_doc *d, cursor c)
+{
+	uint32_t pos = 0;
+	for (uint32_t i = 0; i < c.idx; i++)
+		if (ITEM_LIVE(&c.leaf->items[i]))
+			pos += c.leaf->items[i].len;
+	if (c.idx < c.leaf->n && ITEM_LIVE(&c.leaf->items[c.idx]))
+		pos += c.off;
+	return ascend(d, c.leaf, pos, true);
+}
+
+bool cursor_next_item(cursor *c)
+{
+	c->off = 0;
+	if (++c->idx < c->leaf->n)
+		return true;
+	while (c->leaf->next) {
+		c->leaf = c->leaf->next;
+		c->idx = 0;
+		if (c->leaf->n)
+			return true;
+	}
+	return false;
+}
+
+/* ---- mutations ---------------------------------------------------------------- */
+
+cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
+{
+	c = insert_point(c);
+	leaf *l = c.leaf;
+	bool live = it->bytes != 0;
+
+	if (c.off == 0 && c.idx > 0) { /* extend the run on the left? */
+		item *p = &l->items[c.idx - 1];
+		if (ITEM_LIVE(p) == live && p->lv + p->len == it->lv && it->left == p->lv + p->len - 1 &&
+		    it->right == p->right) {
+			uint32_t at = leaf_byte_offset(l, c.idx, 0);
+			memmove(l->text + at + it->bytes, l->text + at, l->text_len - at);
+			memcpy(l->text + at, text, it->bytes);
+			l->text_len += it->bytes;
+			cursor res = {l, c.idx - 1, p->len};
+			p->len += it->len;
+			p->bytes += it->bytes;
+			d->bytes += it->bytes;
+			propagate(d, l, live ? it->len : 0, it->len);
+			lvmap_append(d, it->lv, it->len, l->id);
+			return res;
+		}
+	}
+	make_room(d, &c, c.off > 0 ? 2 : 1, c.off > 0);
+	l = c.leaf;
+	if (c.off > 0) { /* split the item the new one lands in */
+		item *s = &l->items[c.idx];
+		uint32_t b = ITEM_LIVE(s) ? item_byte_off(l->text + leaf_byte_offset(l, c.idx, 0), s, c.off) : 0;
+		memmove(&l->items[c.idx + 2], &l->items[c.idx + 1], (size_t)(l->n - c.idx - 1) * sizeof(item));
+		l->items[c.idx + 1] = (item){s->lv + c.off, s->len - c.off, s->lv + c.off - 1, s->right, s->bytes - b};
+		s->len = c.off;
+		s->bytes = b;
+		l->n++;
+		c.idx++;
+		c.off = 0;
+	}
+	uint32_t at = leaf_byte_offset(l, c.idx, 0);
+	memmove(&l->items[c.idx + 1], &l->items[c.idx], (size_t)(l->n - c.idx) * sizeof(item));
+	l->items[c.idx] = *it;
+	l->n++;
+	memmove(l->text + at + it->bytes, l->text + at, l->text_len - at);
+	memcpy(l->text + at, text, it->bytes);
+	l->text_len += it->bytes;
+	d->bytes += it->bytes;
+	propagate(d, l, live ? it->len : 0, it->len);
+	lvmap_append(d, it->lv, it->len, l->id);
+	return c;
+}
+
+static bool tombs_merge(const item *a, const item *b)
+{
+	return !ITEM_LIVE(a) && !ITEM_LIVE(b) && a->lv + a->len == b->lv && b->left == a->lv + a->len - 1 &&
+	       b->right == a->right;
+}
+
+static void remove_item(leaf *l, uint32_t idx)
+{
+	memmove(&l->items[idx], &l->items[idx + 1], (size_t)(l->n - idx - 1) * sizeof(item));
+	l->n--;
+}
+
+cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
+{
+	item old = c.leaf->items[c.idx];
+	bool before = c.off > 0, after = c.off + len < old.len;
+	make_room(d, &c, (uint32_t)before + (uint32_t)after, true);
+	leaf *l = c.leaf;
+	uint32_t base = leaf_byte_offset(l, c.idx, 0);
+	uint32_t b0 = item_byte_off(l->text + base, &old, c.off);
+	uint32_t b1 = item_byte_off(l->text + base, &old, c.off + len);
+	memmove(l->text + base + b0, l->text + base + b1, l->text_len - base - b1);
+	l->text_len -= b1 - b0;
+	d->bytes -= b1 - b0;
+
+	item parts[3];
+	uint32_t n = 0, mid;
+	if (before)
+		parts[n++] = (item){old.lv, c.off, old.left, old.right, b0};
+	mid = c.idx + n;
+	parts[n++] = (item){old.lv + c.off, len, before ? old.lv + c.off - 1 : old.left, old.right, 0};
+	if (after)
+		parts[n++] = (item){old.lv + c.off + len, old.len - c.off - len, old.lv + c.off + len - 1,
+				    old.right, old.bytes - b1};
+	memmove(&l->items[c.idx + n], &l->items[c.idx + 1], (size_t)(l->n - c.idx - 1) * sizeof(item));
+	memcpy(&l->items[c.idx], parts, n * sizeof(item));
+	l->n = (uint16_t)(l->n + n - 1);
+	propagate(d, l, -(int64_t)len, 0);
+
+	/* adjacent tombstones of one run become one item again */
+	if (mid + 1 < l->n && tombs_merge(&l->items[mid], &l->items[mid + 1])) {
+		l->items[mid].len += l->items[mid + 1].len;
+		remove_item(l, mid + 1);
+	}
+	if (mid > 0 && tombs_merge(&l->items[mid - 1], &l->items[mid])) {
+		l->items[mid - 1].len += l->items[mid].len;
+		remove_item(l, mid);
+		mid--;
+	}
+	return (cursor){l, mid + 1, 0};
+}
+
+/* ---- bulk load (snapshots) -------------------------------------------------------- */
+
+#define BUILD_FILL ((LEAF_CAP * 3) / 4)  /* leave room for edits */
+#define BUILD_FANOUT ((NODE_CAP * 3) / 4)
+
+int tree_build(crdt_doc *d, const item *items, uint32_t n, const char *text)
+{
+	/* the document is new: drop its single empty leaf */
+	tree_free(d);
+	d->root = NULL;
+	d->first = NULL;
+	d->leaves = NULL;
+	d->n_leaves = d->cap_leaves = 0;
+	d->spare_leaves = NULL;
+	d->spare_inodes = NULL;
+	d->n_spare_leaves = d->cap_spare_leaves = d->n_spare_inodes = d->cap_spare_inodes = 0;
+	d->height = 0;
+	d->vis_len = d->all_len = 0;
+	d->bytes = 0;
+	d->cache_leaf = NULL;
+
+	uint32_t nl = n ? (n + BUILD_FILL - 1) / BUILD_FILL : 1;
+	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, nl, sizeof *d->leaves))
+		return CRDT_ENOMEM;
+	/* level 0: leaves */
+	size_t at = 0;
+	leaf *prev = NULL;
+	for (uint32_t i = 0; i < nl; i++) {
+		uint32_t from = i * BUILD_FILL, to = u32_min(n, from + BUILD_FILL), tb = 0;
+		for (uint32_t k = from; k < to; k++)
+			tb += items[k].bytes;
+		leaf *l = leaf_alloc(d, tb);
+		if (!l)
+			return CRDT_ENOMEM;
+		l->id = i;
+		d->leaves[d->n_leaves++] = l;
+		l->n = (uint16_t)(to - from);
+		memcpy(l->items, items + from, (size_t)l->n * sizeof(item));
+		memcpy(l->text, text + at, tb);
+		l->text_len = tb;
+		at += tb;
+		d->bytes += tb;
+		l->prev = prev;
+		if (prev)
+			prev->next = l;
+		prev = l;
+		uint32_t v, a;
+		node_sums(l, true, &v, &a);
+		d->vis_len += v;
+		d->all_len += a;
+	}
+	d->first = d->leaves[0];
+	/* upper levels: group the level below until one node is left */
+	void **level = (void **)d->leaves;
+	uint32_t count = nl;
+	void **next = NULL;
+	uint32_t next_cap = 0;
+	int rc = CRDT_OK;
+	while (count > 1) {
+		uint32_t groups = (count + BUILD_FANOUT - 1) / BUILD_FANOUT;
+		void **up = NULL;
+		uint32_t up_cap = 0;
+		if (mem_grow(&d->mem, (void **)&up, &up_cap, groups, sizeof *up)) {
+			rc = CRDT_ENOMEM;
+			break;
+		}
+		for (uint32_t g = 0; g < groups; g++) {
+			inode *p = mem_calloc(&d->mem, sizeof *p);
+			if (!p) {
+				/* free the nodes of this level made so far */
+				for (uint32_t k = 0; k < g; k++)
+					mem_free(&d->mem, up[k], sizeof(inode));
+				mem_free(&d->mem, up, (size_t)up_cap * sizeof *up);
+				rc = CRDT_ENOMEM;
+				goto out;
+			}
+			p->leaf_children = d->height == 0;
+			uint32_t from = g * BUILD_FANOUT, to = u32_min(count, from + BUILD_FANOUT);
+			for (uint32_t k = from; k < to; k++) {
+				p->child[p->n] = level[k];
+				node_sums(level[k], p->leaf_children, &p->vis[p->n], &p->all[p->n]);
+				p->n++;
+				set_parent(p, p->n - 1u);
+			}
+			up[g] = p;
+		}
+		if (next)
+			mem_free(&d->mem, next, (size_t)next_cap * sizeof *next);
+		next = up;
+		next_cap = up_cap;
+		level = up;
+		count = groups;
+		d->height++;
+		d->root = up[0];
+	}
+out:
+	if (d->height == 0)
+		d->root = d->leaves[0];
+	if (rc && next) /* free the levels built so far */
+		for (uint32_t k = 0; k < count; k++)
+			free_node(d, next[k], d->height);
+	if (next)
+		mem_free(&d->mem, next, (size_t)next_cap * sizeof *next);
+	if (rc) {
+		d->height = 0;
+		d->root = NULL;
+	}
+	return rc;
+}
