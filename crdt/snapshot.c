@@ -6,17 +6,22 @@
  *   u8      format version (CRDT_SNAPSHOT_VERSION)
  *   reps    count, then per replica: id, next counter
  *   clock
- *   runs    count, then per id-map run in lv order:
- *             kind | reversed << 1 | replica << 2, len,
- *             zigzag(lamport - end of previous run's lamports),
- *             deletes: target replica, target counter
+ *   runs    count, then five columns (each: byte length, then one value
+ *           per id-map run in lv order; delete-only columns skip inserts):
+ *             kind | reversed << 1 | replica << 2;  len;
+ *             zigzag(lamport - end of the previous run's lamports);
+ *             target replica;  zigzag(target - where the previous delete
+ *             run's targets would continue)
  *           (lvs and counters are implied: runs are contiguous in lv and
  *           each replica's runs continue its counters)
- *   items   count, then per item in document order:
- *             zigzag(lv - end of previous item), len, flags,
- *             left (unless implied by a flag) as lv - 1 - left,
- *             right (unless none) as lv - 1 - right, bytes if live
+ *   items   count, then six columns, per item in document order:
+ *             zigzag(lv - end of the previous item);  len;  flags;
+ *             left as lv - 1 - left (unless a flag implies it);
+ *             right as lv - 1 - right (unless a flag implies it);
+ *             UTF-8 bytes (live items that are not all ASCII)
  *   text    the live items' UTF-8, concatenated
+ * Columns keep values of one kind together, which zstd (in storage/)
+ * compresses far better than interleaved records.
  *   u64     hash of everything before it (little endian)
  *
  * Decoding trusts nothing: every count is bounded by the input size, every
@@ -27,7 +32,8 @@
 
 #include "internal.h"
 
-enum { F_LIVE = 1, F_LEFT_PREV = 2, F_LEFT_NONE = 4, F_RIGHT_NONE = 8 };
+enum { F_LIVE = 1, F_LEFT_PREV = 2, F_LEFT_NONE = 4, F_RIGHT_NONE = 8, F_RIGHT_NEXT = 16, F_ASCII = 32 };
+enum { RUN_COLS = 5, ITEM_COLS = 6 };
 
 /* ---- encoding primitives ------------------------------------------------- */
 
@@ -89,7 +95,85 @@ static size_t count_items(const crdt_doc *d)
 size_t crdt_doc_encode_bound(const crdt_doc *d)
 {
 	return 1 + 10 + (size_t)d->n_reps * 15 + 5 + 5 + (size_t)d->n_runs * 40 + 5 +
-	       count_items(d) * 31 + d->bytes + 8;
+	       count_items(d) * 31 + (RUN_COLS + ITEM_COLS) * 10 + d->bytes + 8;
+}
+
+static void put_run_col(const crdt_doc *d, wbuf *w, int col)
+{
+	int64_t lamport_end = 0, target_next = 0;
+	for (uint32_t i = 0; i < d->n_runs; i++) {
+		const idrun *r = &d->runs[i];
+		bool del = r->kind == CRDT_OP_DELETE;
+		if (col == 0)
+			put_u64(w, (uint64_t)del | (uint64_t)r->reversed << 1 | (uint64_t)r->rep << 2);
+		else if (col == 1)
+			put_u64(w, r->len);
+		else if (col == 2)
+			put_u64(w, zigzag((int64_t)r->lamport - lamport_end));
+		else if (col == 3 && del)
+			put_u64(w, r->trep);
+		else if (col == 4 && del)
+			put_u64(w, zigzag((int64_t)r->tcounter - target_next));
+		lamport_end = (int64_t)r->lamport + r->len;
+		if (del)
+			target_next = r->reversed ? (int64_t)r->tcounter - r->len : (int64_t)r->tcounter + r->len;
+	}
+}
+
+static unsigned item_flags(const item *it, const item *next, int64_t lv_end)
+{
+	unsigned flags = ITEM_LIVE(it) ? F_LIVE : 0;
+	if (it->left == LV_NONE)
+		flags |= F_LEFT_NONE;
+	else if (lv_end > 0 && it->left == (uint32_t)(lv_end - 1))
+		flags |= F_LEFT_PREV;
+	if (it->right == LV_NONE)
+		flags |= F_RIGHT_NONE;
+	else if (next && it->right == next->lv)
+		flags |= F_RIGHT_NEXT;
+	if (it->bytes == it->len)
+		flags |= F_ASCII; /* one byte per code point: bytes implied */
+	return flags;
+}
+
+static void put_item_col(const crdt_doc *d, wbuf *w, int col)
+{
+	int64_t lv_end = 0;
+	for (const leaf *l = d->first; l; l = l->next)
+		for (uint32_t i = 0; i < l->n; i++) {
+			const item *it = &l->items[i];
+			const item *next = i + 1 < l->n ? &l->items[i + 1]
+					   : l->next && l->next->n ? &l->next->items[0] : NULL;
+			unsigned flags = item_flags(it, next, lv_end);
+			if (col == 0)
+				put_u64(w, zigzag((int64_t)it->lv - lv_end));
+			else if (col == 1)
+				put_u64(w, it->len);
+			else if (col == 2)
+				put_u64(w, flags);
+			else if (col == 3 && !(flags & (F_LEFT_NONE | F_LEFT_PREV)))
+				put_u64(w, it->lv - 1 - it->left);
+			else if (col == 4 && !(flags & (F_RIGHT_NONE | F_RIGHT_NEXT)))
+				put_u64(w, it->lv - 1 - it->right);
+			else if (col == 5 && (flags & F_LIVE) && !(flags & F_ASCII))
+				put_u64(w, it->bytes);
+			lv_end = (int64_t)it->lv + it->len;
+		}
+}
+
+/* A column: its byte length (measured by a dry run), then its values. */
+static void put_column(const crdt_doc *d, wbuf *w, bool items, int col)
+{
+	wbuf dry = {NULL, 0, 0};
+	if (items)
+		put_item_col(d, &dry, col);
+	else
+		put_run_col(d, &dry, col);
+	put_u64(w, dry.len);
+	if (items)
+		put_item_col(d, w, col);
+	else
+		put_run_col(d, w, col);
 }
 
 int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
@@ -108,42 +192,11 @@ int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
 	}
 	put_u64(&w, d->clock);
 	put_u64(&w, d->n_runs);
-	int64_t lamport_end = 0;
-	for (uint32_t i = 0; i < d->n_runs; i++) {
-		const idrun *r = &d->runs[i];
-		put_u64(&w, (uint64_t)(r->kind == CRDT_OP_DELETE) | (uint64_t)r->reversed << 1 |
-				    (uint64_t)r->rep << 2);
-		put_u64(&w, r->len);
-		put_u64(&w, zigzag((int64_t)r->lamport - lamport_end));
-		lamport_end = (int64_t)r->lamport + r->len;
-		if (r->kind == CRDT_OP_DELETE) {
-			put_u64(&w, r->trep);
-			put_u64(&w, r->tcounter);
-		}
-	}
+	for (int col = 0; col < RUN_COLS; col++)
+		put_column(d, &w, false, col);
 	put_u64(&w, count_items(d));
-	int64_t lv_end = 0;
-	for (const leaf *l = d->first; l; l = l->next)
-		for (uint32_t i = 0; i < l->n; i++) {
-			const item *it = &l->items[i];
-			unsigned flags = ITEM_LIVE(it) ? F_LIVE : 0;
-			if (it->left == LV_NONE)
-				flags |= F_LEFT_NONE;
-			else if (lv_end > 0 && it->left == (uint32_t)(lv_end - 1))
-				flags |= F_LEFT_PREV;
-			if (it->right == LV_NONE)
-				flags |= F_RIGHT_NONE;
-			put_u64(&w, zigzag((int64_t)it->lv - lv_end));
-			put_u64(&w, it->len);
-			put_u64(&w, flags);
-			if (!(flags & (F_LEFT_NONE | F_LEFT_PREV)))
-				put_u64(&w, it->lv - 1 - it->left);
-			if (!(flags & F_RIGHT_NONE))
-				put_u64(&w, it->lv - 1 - it->right);
-			if (flags & F_LIVE)
-				put_u64(&w, it->bytes);
-			lv_end = (int64_t)it->lv + it->len;
-		}
+	for (int col = 0; col < ITEM_COLS; col++)
+		put_column(d, &w, true, col);
 	for (const leaf *l = d->first; l; l = l->next)
 		put_bytes(&w, l->text, l->text_len);
 	uint64_t h = hash64(buf, w.len);
@@ -199,6 +252,27 @@ static uint32_t get_u32(rbuf *r, uint64_t max)
 	return r->bad ? 0 : (uint32_t)v;
 }
 
+/* Split off `n` columns (each: byte length, bytes). */
+static bool get_columns(rbuf *r, rbuf *cols, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t len = get_u64(r);
+		if (r->bad || len > r->len - r->at)
+			return false;
+		cols[i] = (rbuf){r->p + r->at, (size_t)len, 0, false};
+		r->at += (size_t)len;
+	}
+	return true;
+}
+
+static bool columns_done(const rbuf *cols, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (cols[i].bad || cols[i].at != cols[i].len)
+			return false;
+	return true;
+}
+
 static int decode_ids(crdt_doc *d, rbuf *r)
 {
 	/* every replica takes at least 2 bytes, every run 3 */
@@ -218,25 +292,26 @@ static int decode_ids(crdt_doc *d, rbuf *r)
 	}
 	d->clock = get_u32(r, CRDT_MAX_COUNTER);
 	uint32_t runs = get_u32(r, r->len / 3);
-	if (r->bad)
+	rbuf c[RUN_COLS];
+	if (r->bad || !get_columns(r, c, RUN_COLS))
 		return CRDT_ECORRUPT;
 	if (mem_grow(&d->mem, (void **)&d->runs, &d->cap_runs, runs, sizeof *d->runs))
 		return CRDT_ENOMEM;
-	/* per-replica counters so far, in the `next` fields' place */
+	/* counters seen so far per replica */
 	size_t seen_size = (n ? n : 1) * sizeof(uint32_t);
 	uint32_t *seen = mem_calloc(&d->mem, seen_size);
 	if (!seen)
 		return CRDT_ENOMEM;
-	int64_t lamport_end = 0;
+	int64_t lamport_end = 0, target_next = 0;
 	uint64_t lv = 0;
 	int rc = CRDT_OK;
 	for (uint32_t i = 0; i < runs && rc == CRDT_OK; i++) {
-		uint64_t hdr = get_u64(r);
+		uint64_t hdr = get_u64(&c[0]);
 		idrun run = {0};
 		run.kind = (hdr & 1) ? CRDT_OP_DELETE : CRDT_OP_INSERT;
 		run.reversed = (hdr >> 1) & 1;
-		run.len = get_u32(r, CRDT_MAX_OP_LEN * 64u);
-		int64_t lam = lamport_end + unzigzag(get_u64(r));
+		run.len = get_u32(&c[1], CRDT_MAX_OP_LEN * 64u);
+		int64_t lam = lamport_end + unzigzag(get_u64(&c[2]));
 		if ((hdr >> 2) >= n || run.len == 0 || lam < 0 || lam + run.len > d->clock ||
 		    (run.reversed && run.kind != CRDT_OP_DELETE)) {
 			rc = CRDT_ECORRUPT;
@@ -246,18 +321,22 @@ static int decode_ids(crdt_doc *d, rbuf *r)
 		run.lamport = (uint32_t)lam;
 		lamport_end = lam + run.len;
 		if (run.kind == CRDT_OP_DELETE) {
-			run.trep = get_u32(r, n ? n - 1 : 0);
-			run.tcounter = get_u32(r, CRDT_MAX_COUNTER);
-			uint64_t lo = run.reversed ? (uint64_t)run.tcounter + 1 - run.len : run.tcounter;
-			if (run.reversed && run.tcounter + 1u < run.len)
+			run.trep = get_u32(&c[3], n ? n - 1 : 0);
+			int64_t t = target_next + unzigzag(get_u64(&c[4]));
+			if (t < 0 || t > CRDT_MAX_COUNTER) {
 				rc = CRDT_ECORRUPT;
-			else if (lo + run.len > d->reps[run.trep].next)
+				break;
+			}
+			run.tcounter = (uint32_t)t;
+			target_next = run.reversed ? t - run.len : t + run.len;
+			uint64_t lo = run.reversed ? (uint64_t)run.tcounter + 1 - run.len : run.tcounter;
+			if ((run.reversed && run.tcounter + 1u < run.len) || lo + run.len > d->reps[run.trep].next)
 				rc = CRDT_ECORRUPT;
 		}
 		run.counter = seen[run.rep];
 		run.lv = (uint32_t)lv;
-		if (r->bad || (uint64_t)run.counter + run.len > d->reps[run.rep].next ||
-		    lv + run.len >= LV_NONE)
+		if (c[0].bad || c[1].bad || c[2].bad || c[3].bad || c[4].bad ||
+		    (uint64_t)run.counter + run.len > d->reps[run.rep].next || lv + run.len >= LV_NONE)
 			rc = CRDT_ECORRUPT;
 		if (rc)
 			break;
@@ -274,6 +353,8 @@ static int decode_ids(crdt_doc *d, rbuf *r)
 	for (uint32_t i = 0; rc == CRDT_OK && i < n; i++)
 		if (seen[i] != d->reps[i].next)
 			rc = CRDT_ECORRUPT;
+	if (rc == CRDT_OK && !columns_done(c, RUN_COLS))
+		rc = CRDT_ECORRUPT;
 	mem_free(&d->mem, seen, seen_size);
 	d->next_lv = (uint32_t)lv;
 	return rc;
@@ -281,9 +362,10 @@ static int decode_ids(crdt_doc *d, rbuf *r)
 
 static int decode_items(crdt_doc *d, rbuf *r)
 {
-	uint32_t n = get_u32(r, (r->len - r->at) / 3);
-	if (r->bad)
-		return CRDT_ECORRUPT;
+	uint32_t n = get_u32(r, r->len - r->at);
+	rbuf c[ITEM_COLS];
+	if (r->bad || !get_columns(r, c, ITEM_COLS) || n > c[2].len)
+		return CRDT_ECORRUPT; /* every item has a flags byte */
 	size_t items_size = (n ? n : 1) * sizeof(item);
 	item *items = mem_alloc(&d->mem, items_size);
 	span *spans = mem_alloc(&d->mem, (n ? n : 1) * sizeof(span));
@@ -295,41 +377,49 @@ static int decode_items(crdt_doc *d, rbuf *r)
 	int rc = CRDT_OK;
 	int64_t lv_end = 0;
 	uint64_t text = 0, units = 0;
+	bool right_next = false; /* the previous item's right is this lv */
 	for (uint32_t i = 0; i < n && rc == CRDT_OK; i++) {
 		item it;
-		int64_t lv = lv_end + unzigzag(get_u64(r));
-		it.len = get_u32(r, CRDT_MAX_COUNTER);
-		unsigned flags = get_u32(r, 15);
-		if (r->bad || lv < 0 || it.len == 0 || lv + it.len > d->next_lv) {
+		int64_t lv = lv_end + unzigzag(get_u64(&c[0]));
+		it.len = get_u32(&c[1], CRDT_MAX_COUNTER);
+		unsigned flags = get_u32(&c[2], 63);
+		if (c[0].bad || c[1].bad || c[2].bad || lv < 0 || it.len == 0 || lv + it.len > d->next_lv) {
 			rc = CRDT_ECORRUPT;
 			break;
 		}
 		it.lv = (uint32_t)lv;
+		if (right_next)
+			items[i - 1].right = it.lv;
 		if (flags & F_LEFT_NONE)
 			it.left = LV_NONE;
 		else if (flags & F_LEFT_PREV)
 			it.left = lv_end > 0 ? (uint32_t)(lv_end - 1) : LV_NONE;
 		else
-			it.left = it.lv - 1 - get_u32(r, it.lv ? it.lv - 1 : 0);
-		it.right = (flags & F_RIGHT_NONE) ? LV_NONE : it.lv - 1 - get_u32(r, it.lv ? it.lv - 1 : 0);
-		it.bytes = (flags & F_LIVE) ? get_u32(r, (uint64_t)it.len * 4) : 0;
-		if (r->bad || (!(flags & F_LEFT_NONE) && it.left == LV_NONE) || (it.lv == 0 && it.left != LV_NONE) ||
-		    (it.lv == 0 && it.right != LV_NONE) || ((flags & F_LIVE) && it.bytes < it.len)) {
+			it.left = it.lv - 1 - get_u32(&c[3], it.lv ? it.lv - 1 : 0);
+		right_next = flags & F_RIGHT_NEXT;
+		it.right = (flags & F_RIGHT_NONE) ? LV_NONE
+			   : right_next		  ? 0 /* set by the next item */
+						  : it.lv - 1 - get_u32(&c[4], it.lv ? it.lv - 1 : 0);
+		it.bytes = !(flags & F_LIVE) ? 0 : (flags & F_ASCII) ? it.len : get_u32(&c[5], (uint64_t)it.len * 4);
+		if (c[3].bad || c[4].bad || c[5].bad || (!(flags & F_LEFT_NONE) && it.left == LV_NONE) ||
+		    (it.lv == 0 && it.left != LV_NONE) || ((flags & F_RIGHT_NONE) && right_next) ||
+		    ((flags & F_LIVE) && it.bytes < it.len) || ((flags & F_ASCII) && !(flags & F_LIVE))) {
 			rc = CRDT_ECORRUPT;
 			break;
 		}
-		spans[i] = (span){it.lv, it.len};
 		for (const idrun *run = idmap_run(d, it.lv); rc == CRDT_OK && run < d->runs + d->n_runs &&
 							     run->lv < it.lv + it.len;
 		     run++)
 			if (run->kind != CRDT_OP_INSERT)
 				rc = CRDT_ECORRUPT;
+		spans[i] = (span){it.lv, it.len};
 		items[i] = it;
 		text += it.bytes;
 		units += it.len;
 		lv_end = lv + it.len;
 	}
-	if (rc == CRDT_OK && (text > r->len - r->at || units > CRDT_MAX_COUNTER))
+	if (rc == CRDT_OK && (right_next || !columns_done(c, ITEM_COLS) || text > r->len - r->at ||
+			      units > CRDT_MAX_COUNTER))
 		rc = CRDT_ECORRUPT;
 	/* items must not overlap; with the unit count checked by
 	 * crdt_doc_check, every inserted unit is then in exactly one item */

@@ -123,6 +123,23 @@ static int text_fit(crdt_doc *d, leaf *l, uint32_t need)
 	return CRDT_OK;
 }
 
+/* Give back most of a leaf's text buffer once deletes have emptied it
+ * (garbage collection of deleted content). Best effort: without memory the
+ * buffer simply stays as it is. */
+static void text_shrink(crdt_doc *d, leaf *l)
+{
+	if (l->text_cap <= 64 || l->text_len >= l->text_cap / 4)
+		return;
+	uint32_t cap = l->text_len * 2 > 32 ? l->text_len * 2 : 32;
+	char *t = mem_alloc(&d->mem, cap);
+	if (!t)
+		return;
+	memcpy(t, l->text, l->text_len);
+	mem_free(&d->mem, l->text, l->text_cap);
+	l->text = t;
+	l->text_cap = cap;
+}
+
 int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
 {
 	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, d->n_leaves + splits, sizeof *d->leaves))
@@ -516,6 +533,7 @@ cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
 	memmove(l->text + base + b0, l->text + base + b1, l->text_len - base - b1);
 	l->text_len -= b1 - b0;
 	d->bytes -= b1 - b0;
+	text_shrink(d, l);
 
 	item parts[3];
 	uint32_t n = 0, mid;
