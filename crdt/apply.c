@@ -10,6 +10,9 @@
  * and retried after every op that applies.
  */
 #include <string.h>
+#ifdef CRDT_CHECK_TRACE
+#include <stdio.h>
+#endif
 
 #include "internal.h"
 
@@ -189,8 +192,14 @@ static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn fn, void *ctx)
 {
 	int trep = idmap_rep_find(d, op->target.replica);
-	if (trep < 0 || (uint64_t)op->target.counter + op->len > d->reps[trep].next)
+	if (trep < 0 || (uint64_t)op->target.counter + op->len > d->reps[trep].next) {
+#ifdef CRDT_CHECK_TRACE
+		fprintf(stderr, "delete target (%llu,%u)+%u missing: have %u\n",
+			(unsigned long long)op->target.replica, op->target.counter, op->len,
+			trep < 0 ? 0 : d->reps[trep].next);
+#endif
 		return CRDT_EMISSING;
+	}
 	if (rep >= 0 && !after_own_past(d, rep, op))
 		return CRDT_EINVAL;
 	if ((uint64_t)d->next_lv + op->len >= LV_NONE)
@@ -204,7 +213,9 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 		uint32_t lv = idmap_lv(d, (uint32_t)trep, op->target.counter + done);
 		const idrun *run = idmap_run(d, lv);
 		uint32_t n = u32_min(op->len - done, run->lv + run->len - lv);
-		if (run->kind != CRDT_OP_INSERT || run->lamport + (lv + n - 1 - run->lv) >= op->lamport)
+		/* unit k of the op (Lamport time lamport + k) deletes target unit
+		 * k, which must be older; both times grow by one per unit */
+		if (run->kind != CRDT_OP_INSERT || run->lamport + (lv - run->lv) >= (uint64_t)op->lamport + done)
 			return CRDT_EINVAL;
 		for (uint32_t k = 0; k < n;) {
 			cursor c = tree_find_lv(d, lv + k);

@@ -169,6 +169,18 @@ static void skip_to_live(cursor *c)
 		cursor_next_item(c);
 }
 
+/* How many units from the live unit at c one delete op can take: the rest
+ * of the item, but no further than the id-map run of its first unit (an
+ * item can continue another replica's run; an op targets one replica). */
+static uint32_t delete_piece(const crdt_doc *d, const cursor *c, size_t left)
+{
+	const item *it = &c->leaf->items[c->idx];
+	uint32_t lv = it->lv + c->off;
+	const idrun *run = idmap_run(d, lv);
+	uint32_t take = u32_min(it->len - c->off, run->lv + run->len - lv);
+	return left < take ? (uint32_t)left : take;
+}
+
 int crdt_doc_delete(crdt_doc *d, size_t pos, size_t len, crdt_batch *out)
 {
 	if (len == 0)
@@ -186,13 +198,13 @@ int crdt_doc_delete(crdt_doc *d, size_t pos, size_t len, crdt_batch *out)
 	size_t left = len;
 	for (;;) {
 		skip_to_live(&c);
-		const item *it = &c.leaf->items[c.idx];
-		uint32_t take = (uint32_t)(left < it->len - c.off ? left : it->len - c.off);
+		uint32_t take = delete_piece(d, &c, left);
 		pieces++;
 		left -= take;
 		if (left == 0)
 			break;
-		cursor_next_item(&c);
+		if ((c.off += take) == c.leaf->items[c.idx].len)
+			cursor_next_item(&c);
 	}
 	if (c.leaf->text_len > text)
 		text = c.leaf->text_len;
@@ -205,9 +217,8 @@ int crdt_doc_delete(crdt_doc *d, size_t pos, size_t len, crdt_batch *out)
 	left = len;
 	while (left > 0) {
 		skip_to_live(&c);
-		const item *it = &c.leaf->items[c.idx];
-		uint32_t take = (uint32_t)(left < it->len - c.off ? left : it->len - c.off);
-		uint32_t target = it->lv + c.off;
+		uint32_t take = delete_piece(d, &c, left);
+		uint32_t target = c.leaf->items[c.idx].lv + c.off;
 		c = tree_delete(d, c, take);
 		const idrun *tr = idmap_run(d, target);
 		idrun run = {.lv = d->next_lv, .len = take, .rep = d->self_rep,

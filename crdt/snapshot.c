@@ -446,12 +446,16 @@ crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
 	int dummy;
 	if (!status)
 		status = &dummy;
-	if (!data || len < 9) {
+	if (!data || len == 0) {
 		*status = CRDT_ECORRUPT;
 		return NULL;
 	}
-	if (data[0] != CRDT_SNAPSHOT_VERSION) {
+	if (data[0] != CRDT_SNAPSHOT_VERSION) { /* the version byte decides first */
 		*status = CRDT_EVERSION;
+		return NULL;
+	}
+	if (len < 9) {
+		*status = CRDT_ECORRUPT;
 		return NULL;
 	}
 	uint64_t h = 0;
