@@ -67,7 +67,8 @@ size_t crdt_doc_text(const crdt_doc *d, char *buf, size_t cap)
 	if (buf && cap >= d->bytes) {
 		size_t at = 0;
 		for (const leaf *l = d->first; l; l = l->next) {
-			memcpy(buf + at, l->text, l->text_len);
+			if (l->text_len)
+				memcpy(buf + at, l->text, l->text_len);
 			at += l->text_len;
 		}
 	}

@@ -60,7 +60,7 @@ static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 
 
 static void put_bytes(wbuf *w, const void *src, size_t n)
 {
-	if (w->len + n <= w->cap)
+	if (n && w->len + n <= w->cap)
 		memcpy(w->p + w->len, src, n);
 	w->len += n;
 }

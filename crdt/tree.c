@@ -326,7 +326,8 @@ static leaf *leaf_split(crdt_doc *d, leaf *l)
 	r->n = (uint16_t)(l->n - half);
 	memcpy(r->items, l->items + half, (size_t)r->n * sizeof(item));
 	r->text_len = l->text_len - boff;
-	memcpy(r->text, l->text + boff, r->text_len);
+	if (r->text_len)
+		memcpy(r->text, l->text + boff, r->text_len);
 	l->n = (uint16_t)half;
 	l->text_len = boff;
 	node_sums(r, true, &rvis, &rall);
@@ -460,6 +461,17 @@ bool cursor_next_item(cursor *c)
 
 /* ---- mutations ---------------------------------------------------------------- */
 
+/* Insert n bytes at byte offset at of the leaf text (capacity reserved).
+ * Tombstone-only leaves may have no buffer at all, hence the guard. */
+static void text_insert(leaf *l, uint32_t at, const char *text, uint32_t n)
+{
+	if (n == 0)
+		return;
+	memmove(l->text + at + n, l->text + at, l->text_len - at);
+	memcpy(l->text + at, text, n);
+	l->text_len += n;
+}
+
 cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 {
 	c = insert_point(c);
@@ -470,10 +482,7 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 		item *p = &l->items[c.idx - 1];
 		if (ITEM_LIVE(p) == live && p->lv + p->len == it->lv && it->left == p->lv + p->len - 1 &&
 		    it->right == p->right) {
-			uint32_t at = leaf_byte_offset(l, c.idx, 0);
-			memmove(l->text + at + it->bytes, l->text + at, l->text_len - at);
-			memcpy(l->text + at, text, it->bytes);
-			l->text_len += it->bytes;
+			text_insert(l, leaf_byte_offset(l, c.idx, 0), text, it->bytes);
 			cursor res = {l, c.idx - 1, p->len};
 			p->len += it->len;
 			p->bytes += it->bytes;
@@ -500,9 +509,7 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 	memmove(&l->items[c.idx + 1], &l->items[c.idx], (size_t)(l->n - c.idx) * sizeof(item));
 	l->items[c.idx] = *it;
 	l->n++;
-	memmove(l->text + at + it->bytes, l->text + at, l->text_len - at);
-	memcpy(l->text + at, text, it->bytes);
-	l->text_len += it->bytes;
+	text_insert(l, at, text, it->bytes);
 	d->bytes += it->bytes;
 	propagate(d, l, live ? it->len : 0, it->len);
 	lvmap_append(d, it->lv, it->len, l->id);
@@ -600,7 +607,8 @@ int tree_build(crdt_doc *d, const item *items, uint32_t n, const char *text)
 		d->leaves[d->n_leaves++] = l;
 		l->n = (uint16_t)(to - from);
 		memcpy(l->items, items + from, (size_t)l->n * sizeof(item));
-		memcpy(l->text, text + at, tb);
+		if (tb)
+			memcpy(l->text, text + at, tb);
 		l->text_len = tb;
 		at += tb;
 		d->bytes += tb;
