@@ -10,9 +10,6 @@
  * and retried after every op that applies.
  */
 #include <string.h>
-#ifdef CRDT_CHECK_TRACE
-#include <stdio.h>
-#endif
 
 #include "internal.h"
 
@@ -192,14 +189,8 @@ static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn fn, void *ctx)
 {
 	int trep = idmap_rep_find(d, op->target.replica);
-	if (trep < 0 || (uint64_t)op->target.counter + op->len > d->reps[trep].next) {
-#ifdef CRDT_CHECK_TRACE
-		fprintf(stderr, "delete target (%llu,%u)+%u missing: have %u\n",
-			(unsigned long long)op->target.replica, op->target.counter, op->len,
-			trep < 0 ? 0 : d->reps[trep].next);
-#endif
+	if (trep < 0 || (uint64_t)op->target.counter + op->len > d->reps[trep].next)
 		return CRDT_EMISSING;
-	}
 	if (rep >= 0 && !after_own_past(d, rep, op))
 		return CRDT_EINVAL;
 	if ((uint64_t)d->next_lv + op->len >= LV_NONE)

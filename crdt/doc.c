@@ -95,13 +95,75 @@ size_t crdt_doc_version(const crdt_doc *d, crdt_vv_entry *out, size_t cap)
 	return n;
 }
 
-/* Room for an op of `len` units from us: counters and clock. */
-static int local_limits(const crdt_doc *d, size_t len)
+/* Room for an op of `len` units from replica rep at Lamport time lamport. */
+static int edit_limits(const crdt_doc *d, size_t len, uint32_t rep, uint32_t lamport)
 {
-	if (len > CRDT_MAX_OP_LEN || (uint64_t)d->reps[d->self_rep].next + len > CRDT_MAX_COUNTER ||
-	    (uint64_t)d->clock + len > CRDT_MAX_COUNTER || (uint64_t)d->next_lv + len >= LV_NONE ||
+	if (len > CRDT_MAX_OP_LEN || (uint64_t)d->reps[rep].next + len > CRDT_MAX_COUNTER ||
+	    (uint64_t)lamport + len > CRDT_MAX_COUNTER || (uint64_t)d->next_lv + len >= LV_NONE ||
 	    (uint64_t)d->all_len + len > CRDT_MAX_COUNTER)
 		return CRDT_ELIMIT;
+	return CRDT_OK;
+}
+
+static void bump(crdt_doc *d, uint32_t lamport, uint32_t len)
+{
+	if (lamport + len > d->clock)
+		d->clock = lamport + len;
+}
+
+void edit_place(crdt_doc *d, uint32_t pos, cursor *at, uint32_t *left, uint32_t *right)
+{
+	/* a new run goes right after visible unit pos-1 */
+	cursor c = {d->first, 0, 0};
+	*left = *right = LV_NONE;
+	if (pos > 0) {
+		c = tree_find_vis(d, pos - 1);
+		*left = c.leaf->items[c.idx].lv + c.off;
+		c.off++;
+	}
+	if (c.idx < c.leaf->n && c.off < c.leaf->items[c.idx].len) {
+		*right = c.leaf->items[c.idx].lv + c.off;
+	} else {
+		cursor nx = c;
+		if (c.idx >= c.leaf->n || cursor_next_item(&nx))
+			if (nx.idx < nx.leaf->n)
+				*right = nx.leaf->items[nx.idx].lv;
+	}
+	*at = c;
+}
+
+int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, uint32_t n, uint32_t rep,
+		uint32_t lamport, crdt_batch *out)
+{
+	if (pos > d->vis_len)
+		return CRDT_ERANGE;
+	int rc = edit_limits(d, n, rep, lamport);
+	if (rc)
+		return rc;
+	cursor c;
+	uint32_t left, right;
+	edit_place(d, pos, &c, &left, &right);
+	if ((rc = idmap_reserve(d, rep, 1)) || (rc = lvmap_reserve(d)) || (rc = tree_reserve_insert(d, &c, nbytes)) ||
+	    (out && (rc = batch_reserve(out, 1, nbytes))))
+		return rc;
+
+	item it = {d->next_lv, n, left, right, nbytes};
+	tree_insert(d, c, &it, utf8);
+	idrun run = {.lv = d->next_lv, .len = n, .rep = rep, .counter = d->reps[rep].next,
+		     .lamport = lamport, .kind = CRDT_OP_INSERT};
+	idmap_push(d, &run);
+	bump(d, lamport, n);
+	if (out) {
+		crdt_op op = {.kind = CRDT_OP_INSERT,
+			      .id = {d->reps[rep].id, run.counter},
+			      .lamport = run.lamport,
+			      .len = n,
+			      .left = idmap_id(d, left),
+			      .right = idmap_id(d, right),
+			      .text = utf8,
+			      .text_bytes = nbytes};
+		crdt_batch_push(out, &op); /* reserved: cannot fail */
+	}
 	return CRDT_OK;
 }
 
@@ -116,51 +178,9 @@ int crdt_doc_insert(crdt_doc *d, size_t pos, const char *utf8, size_t nbytes, cr
 		return CRDT_EUTF8;
 	if (pos > d->vis_len)
 		return CRDT_ERANGE;
-	int rc = local_limits(d, (size_t)n);
-	if (rc)
-		return rc;
-
-	/* the new run goes right after visible unit pos-1 */
-	cursor c = {d->first, 0, 0};
-	uint32_t left = LV_NONE, right = LV_NONE;
-	if (pos > 0) {
-		c = tree_find_vis(d, (uint32_t)pos - 1);
-		left = c.leaf->items[c.idx].lv + c.off;
-		c.off++;
-	}
-	if (c.idx < c.leaf->n && c.off < c.leaf->items[c.idx].len) {
-		right = c.leaf->items[c.idx].lv + c.off;
-	} else {
-		cursor nx = c;
-		if (c.idx >= c.leaf->n || cursor_next_item(&nx))
-			if (nx.idx < nx.leaf->n)
-				right = nx.leaf->items[nx.idx].lv;
-	}
-
-	replica *self = &d->reps[d->self_rep];
-	if ((rc = idmap_reserve(d, d->self_rep, 1)) || (rc = lvmap_reserve(d)) ||
-	    (rc = tree_reserve_insert(d, &c, (uint32_t)nbytes)) ||
-	    (out && (rc = batch_reserve(out, 1, (uint32_t)nbytes))))
-		return rc;
-
-	item it = {d->next_lv, (uint32_t)n, left, right, (uint32_t)nbytes};
-	tree_insert(d, c, &it, utf8);
-	idrun run = {.lv = d->next_lv, .len = (uint32_t)n, .rep = d->self_rep, .counter = self->next,
-		     .lamport = d->clock, .kind = CRDT_OP_INSERT};
-	idmap_push(d, &run);
-	d->clock += (uint32_t)n;
-	if (out) {
-		crdt_op op = {.kind = CRDT_OP_INSERT,
-			      .id = {d->self, run.counter},
-			      .lamport = run.lamport,
-			      .len = (uint32_t)n,
-			      .left = idmap_id(d, left),
-			      .right = idmap_id(d, right),
-			      .text = utf8,
-			      .text_bytes = (uint32_t)nbytes};
-		crdt_batch_push(out, &op); /* reserved: cannot fail */
-	}
-	return CRDT_OK;
+	if (nbytes > CRDT_MAX_OP_LEN * 4u)
+		return CRDT_ELIMIT;
+	return edit_insert(d, (uint32_t)pos, utf8, (uint32_t)nbytes, (uint32_t)n, d->self_rep, d->clock, out);
 }
 
 /* Step over tombstones (and empty leaf ends) to the next live unit. */
@@ -182,21 +202,39 @@ static uint32_t delete_piece(const crdt_doc *d, const cursor *c, size_t left)
 	return left < take ? (uint32_t)left : take;
 }
 
-int crdt_doc_delete(crdt_doc *d, size_t pos, size_t len, crdt_batch *out)
+static void push_delete(crdt_doc *d, uint32_t rep, uint32_t lamport, uint32_t target, uint32_t len, bool back,
+			crdt_batch *out)
 {
-	if (len == 0)
-		return CRDT_OK;
+	const idrun *tr = idmap_run(d, target);
+	idrun run = {.lv = d->next_lv, .len = len, .rep = rep, .counter = d->reps[rep].next,
+		     .lamport = lamport, .kind = CRDT_OP_DELETE, .reversed = back && len > 1, .trep = tr->rep,
+		     .tcounter = tr->counter + (target - tr->lv)};
+	idmap_push(d, &run);
+	bump(d, lamport, len);
+	if (out) {
+		crdt_op op = {.kind = CRDT_OP_DELETE,
+			      .id = {d->reps[rep].id, run.counter},
+			      .lamport = run.lamport,
+			      .len = len,
+			      .target = {d->reps[run.trep].id, run.tcounter}};
+		crdt_batch_push(out, &op);
+	}
+}
+
+int edit_delete(crdt_doc *d, uint32_t pos, uint32_t len, uint32_t rep, uint32_t lamport, bool back,
+		crdt_batch *out)
+{
 	if (pos > d->vis_len || len > d->vis_len - pos)
 		return CRDT_ERANGE;
-	int rc = local_limits(d, len);
+	int rc = edit_limits(d, len, rep, lamport);
 	if (rc)
 		return rc;
 
 	/* pass 1: count the pieces (one op each at most) and the leaves that
 	 * may split (those of the first and last piece) */
-	cursor c = tree_find_vis(d, (uint32_t)pos);
+	cursor start = tree_find_vis(d, pos), c = start;
 	uint32_t pieces = 0, text = c.leaf->text_len;
-	size_t left = len;
+	uint32_t left = len;
 	for (;;) {
 		skip_to_live(&c);
 		uint32_t take = delete_piece(d, &c, left);
@@ -209,36 +247,56 @@ int crdt_doc_delete(crdt_doc *d, size_t pos, size_t len, crdt_batch *out)
 	}
 	if (c.leaf->text_len > text)
 		text = c.leaf->text_len;
-	if ((rc = idmap_reserve(d, d->self_rep, pieces)) || (rc = tree_reserve(d, 2, text)) ||
-	    (out && (rc = batch_reserve(out, pieces, 0))))
+	/* a backward delete (a run of backspaces, unit k deleting pos+len-1-k)
+	 * records its pieces first and gives them ids from the right */
+	size_t stack_size = back ? (size_t)pieces * 2 * sizeof(uint32_t) : 0;
+	uint32_t *stack = NULL;
+	if (back && !(stack = mem_alloc(&d->mem, stack_size)))
+		return CRDT_ENOMEM;
+	if ((rc = idmap_reserve(d, rep, pieces)) || (rc = tree_reserve(d, 2, text)) ||
+	    (out && (rc = batch_reserve(out, back ? len : pieces, 0)))) {
+		mem_free(&d->mem, stack, stack_size);
 		return rc;
+	}
 
-	/* pass 2: delete */
-	c = tree_find_vis(d, (uint32_t)pos);
+	/* pass 2: delete (pass 1 changed nothing, so its start still holds) */
+	c = start;
 	left = len;
-	while (left > 0) {
+	for (uint32_t i = 0; left > 0; i++) {
 		skip_to_live(&c);
 		uint32_t take = delete_piece(d, &c, left);
 		uint32_t target = c.leaf->items[c.idx].lv + c.off;
 		c = tree_delete(d, c, take);
-		const idrun *tr = idmap_run(d, target);
-		idrun run = {.lv = d->next_lv, .len = take, .rep = d->self_rep,
-			     .counter = d->reps[d->self_rep].next, .lamport = d->clock,
-			     .kind = CRDT_OP_DELETE, .trep = tr->rep,
-			     .tcounter = tr->counter + (target - tr->lv)};
-		idmap_push(d, &run);
-		d->clock += take;
-		if (out) {
-			crdt_op op = {.kind = CRDT_OP_DELETE,
-				      .id = {d->self, run.counter},
-				      .lamport = run.lamport,
-				      .len = take,
-				      .target = {d->reps[run.trep].id, run.tcounter}};
-			crdt_batch_push(out, &op);
+		if (back) {
+			stack[2 * i] = target;
+			stack[2 * i + 1] = take;
+		} else {
+			push_delete(d, rep, lamport, target, take, false, out);
+			lamport += take;
 		}
 		left -= take;
 	}
+	for (uint32_t i = pieces; back && i-- > 0;) {
+		uint32_t target = stack[2 * i], take = stack[2 * i + 1];
+		if (out) { /* a backspace at a time: ops cannot say "backwards" */
+			for (uint32_t k = take; k-- > 0; lamport++)
+				push_delete(d, rep, lamport, target + k, 1, true, out);
+		} else {
+			push_delete(d, rep, lamport, target + take - 1, take, true, NULL);
+			lamport += take;
+		}
+	}
+	mem_free(&d->mem, stack, stack_size);
 	return CRDT_OK;
+}
+
+int crdt_doc_delete(crdt_doc *d, size_t pos, size_t len, crdt_batch *out)
+{
+	if (len == 0)
+		return CRDT_OK;
+	if (pos > d->vis_len || len > d->vis_len - pos)
+		return CRDT_ERANGE;
+	return edit_delete(d, (uint32_t)pos, (uint32_t)len, d->self_rep, d->clock, false, out);
 }
 
 void crdt_doc_stats(const crdt_doc *d, crdt_stats *s)

@@ -86,6 +86,11 @@ uint32_t idmap_lv(const crdt_doc *d, uint32_t rep, uint32_t counter)
 
 const idrun *idmap_run(const crdt_doc *d, uint32_t lv)
 {
+	/* recent units are looked up most (typing, backspacing) */
+	if (d->n_runs && lv >= d->runs[d->n_runs - 1].lv)
+		return &d->runs[d->n_runs - 1];
+	if (d->n_runs > 1 && lv >= d->runs[d->n_runs - 2].lv)
+		return &d->runs[d->n_runs - 2];
 	uint32_t lo = 0, hi = d->n_runs;
 	while (hi - lo > 1) {
 		uint32_t mid = (lo + hi) / 2;
@@ -121,8 +126,13 @@ int idmap_reserve(crdt_doc *d, uint32_t rep, uint32_t runs)
 	return CRDT_OK;
 }
 
-static bool run_continues(const idrun *p, const idrun *n)
+/* Does run n continue run p? Inserts: same replica, contiguous lvs,
+ * counters and Lamport times. Deletes also need targets that continue,
+ * forwards (t, t+1, ...) or backwards (t, t-1, ...: a run of backspaces;
+ * a single unit can start either). */
+static bool run_continues(const idrun *p, const idrun *n, bool *backwards)
 {
+	*backwards = false;
 	if (p->kind != n->kind || p->rep != n->rep || p->lv + p->len != n->lv ||
 	    p->counter + p->len != n->counter || p->lamport + p->len != n->lamport)
 		return false;
@@ -130,11 +140,11 @@ static bool run_continues(const idrun *p, const idrun *n)
 		return true;
 	if (p->trep != n->trep)
 		return false;
-	if (p->len == 1 && n->len == 1 && !p->reversed && p->tcounter == n->tcounter + 1)
-		return true; /* second backspace: the run becomes reversed */
-	if (p->reversed)
-		return n->len == 1 && p->tcounter >= p->len && n->tcounter == p->tcounter - p->len;
-	return !n->reversed && p->tcounter + p->len == n->tcounter;
+	if (!p->reversed && !n->reversed && p->tcounter + p->len == n->tcounter)
+		return true;
+	bool p_back = p->reversed || p->len == 1, n_back = n->reversed || n->len == 1;
+	*backwards = p_back && n_back && p->tcounter >= p->len && n->tcounter == p->tcounter - p->len;
+	return *backwards;
 }
 
 void idmap_push(crdt_doc *d, const idrun *n)
@@ -142,14 +152,13 @@ void idmap_push(crdt_doc *d, const idrun *n)
 	replica *r = &d->reps[n->rep];
 	r->next = n->counter + n->len;
 	d->next_lv = n->lv + n->len;
-	if (d->n_runs > 0) {
+	bool backwards;
+	if (d->n_runs > 0 && run_continues(&d->runs[d->n_runs - 1], n, &backwards)) {
 		idrun *p = &d->runs[d->n_runs - 1];
-		if (run_continues(p, n)) {
-			if (p->kind == CRDT_OP_DELETE && p->len == 1 && p->tcounter == n->tcounter + 1)
-				p->reversed = 1;
-			p->len += n->len;
-			return;
-		}
+		if (backwards)
+			p->reversed = 1;
+		p->len += n->len;
+		return;
 	}
 	r->runs[r->n_runs++] = d->n_runs;
 	d->runs[d->n_runs++] = *n;

@@ -174,6 +174,7 @@ struct crdt_doc {
 	uint32_t n_spare_inodes, cap_spare_inodes;
 
 	lvmap lvmap;
+	bool lvmap_stale;     /* bulk load: splits skip lv-map updates */
 
 	/* local-edit cursor cache: leaf that starts at visible position */
 	leaf *cache_leaf;
@@ -236,20 +237,28 @@ int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text);
 /* Reserve all that inserting `bytes` of text at *c can need. */
 int tree_reserve_insert(crdt_doc *d, const cursor *c, uint32_t bytes);
 /* Insert a new item at c (between units: before unit c->off of item
- * c->idx). Requires reservations. Returns the cursor of the new item. */
+ * c->idx). Requires reservations. Returns the cursor of the new item.
+ * text NULL fills the item's bytes with a placeholder ('x'). */
 cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text);
 /* Delete `len` units of the live item at c starting at c->off (they must
  * lie in that item). Requires reservations. Returns the cursor just after
  * the deleted units. */
 cursor tree_delete(crdt_doc *d, cursor c, uint32_t len);
-/* Replace the (empty) tree by one holding `n` items in document order with
- * the concatenated text of the live ones. */
-int tree_build(crdt_doc *d, const item *items, uint32_t n, const char *text);
 /* Byte offset in leaf text of item idx, and of unit off inside it. */
 uint32_t leaf_byte_offset(const leaf *l, uint32_t idx, uint32_t off);
 
 /* batch.c */
 int batch_reserve(crdt_batch *b, uint32_t ops, uint32_t bytes);
+
+/* doc.c: edits at a visible position by any replica (local edits, and
+ * snapshot replay); they reserve first, so they are all or nothing. */
+void edit_place(crdt_doc *d, uint32_t pos, cursor *at, uint32_t *left, uint32_t *right);
+int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, uint32_t n, uint32_t rep,
+		uint32_t lamport, crdt_batch *out);
+/* back: delete as a run of backspaces would, unit k of the op deleting
+ * visible unit pos+len-1-k. */
+int edit_delete(crdt_doc *d, uint32_t pos, uint32_t len, uint32_t rep, uint32_t lamport, bool back,
+		crdt_batch *out);
 
 /* apply.c */
 void pending_free(crdt_doc *d);

@@ -114,7 +114,8 @@ void lvmap_append(crdt_doc *d, uint32_t lo, uint32_t len, uint32_t leaf_id)
 static int split_chunk(crdt_doc *d, uint32_t ci)
 {
 	lvmap *m = &d->lvmap;
-	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 1, sizeof *m->chunks))
+	/* keep the slot lvmap_reserve set aside for the next append */
+	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 2, sizeof *m->chunks))
 		return -1;
 	lv_chunk *n = mem_alloc(&d->mem, sizeof *n);
 	if (!n)
@@ -224,10 +225,19 @@ typedef struct owner {
 	uint32_t lv, leaf;
 } owner;
 
-static int owner_cmp(const void *a, const void *b)
+/* LSD radix sort by lv, 11 bits a pass (3 passes cover 32 bits). */
+static void radix_sort(owner *a, owner *tmp, size_t n)
 {
-	const owner *x = a, *y = b;
-	return x->lv < y->lv ? -1 : x->lv > y->lv;
+	for (int shift = 0; shift < 33; shift += 11) {
+		size_t count[2049] = {0};
+		for (size_t i = 0; i < n; i++)
+			count[((a[i].lv >> shift) & 2047) + 1]++;
+		for (int b = 0; b < 2048; b++)
+			count[b + 1] += count[b];
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(a[i].lv >> shift) & 2047]++] = a[i];
+		memcpy(a, tmp, n * sizeof *a);
+	}
 }
 
 int lvmap_build(crdt_doc *d)
@@ -236,15 +246,17 @@ int lvmap_build(crdt_doc *d)
 	for (const leaf *l = d->first; l; l = l->next)
 		n += l->n;
 	mem scratch = {d->mem.a, 0};
-	owner *o = mem_alloc(&scratch, (n ? n : 1) * sizeof *o);
-	if (!o)
-		return CRDT_ENOMEM;
+	size_t size = (n ? n : 1) * sizeof(owner);
+	owner *o = mem_alloc(&scratch, size), *tmp = mem_alloc(&scratch, size);
+	int rc = o && tmp ? CRDT_OK : CRDT_ENOMEM;
 	size_t k = 0;
-	for (const leaf *l = d->first; l; l = l->next)
+	for (const leaf *l = d->first; l && rc == CRDT_OK; l = l->next)
 		for (uint32_t i = 0; i < l->n; i++)
 			o[k++] = (owner){l->items[i].lv, l->id};
-	qsort(o, n, sizeof *o, owner_cmp);
-	int rc = CRDT_OK;
+	if (rc == CRDT_OK)
+		radix_sort(o, tmp, n);
+	lvmap fresh = d->lvmap;
+	memset(&d->lvmap, 0, sizeof d->lvmap);
 	for (size_t i = 0; i < n && rc == CRDT_OK; i++) {
 		if (i > 0 && o[i].leaf == o[i - 1].leaf)
 			continue;
@@ -252,6 +264,18 @@ int lvmap_build(crdt_doc *d)
 		if (rc == CRDT_OK)
 			lvmap_append(d, o[i].lv, 0, o[i].leaf);
 	}
-	mem_free(&scratch, o, (n ? n : 1) * sizeof *o);
+	if (rc == CRDT_OK && lvmap_reserve(d) == CRDT_OK) {
+		lvmap old = fresh; /* swap the new map in, free the old one */
+		fresh = d->lvmap;
+		d->lvmap = old;
+		lvmap_free(d);
+		d->lvmap = fresh;
+	} else {
+		lvmap_free(d); /* keep the old map: it still points left */
+		d->lvmap = fresh;
+		rc = CRDT_OK;
+	}
+	mem_free(&scratch, o, size);
+	mem_free(&scratch, tmp, size);
 	return rc;
 }

@@ -343,7 +343,9 @@ static leaf *leaf_split(crdt_doc *d, leaf *l)
 		add_up(l->parent, l->slot, -(int64_t)rvis, -(int64_t)rall);
 		inode_insert(d, l->parent, l->slot + 1u, r, rvis, rall);
 	}
-	for (uint32_t i = 0; i < r->n; i++)
+	/* the map may keep pointing at l ("points left"); keep it exact
+	 * except during a bulk load, which rebuilds it at the end */
+	for (uint32_t i = 0; i < r->n && !d->lvmap_stale; i++)
 		lvmap_set(d, r->items[i].lv, r->items[i].len, r->id);
 	d->cache_leaf = NULL;
 	return r;
@@ -468,7 +470,10 @@ static void text_insert(leaf *l, uint32_t at, const char *text, uint32_t n)
 	if (n == 0)
 		return;
 	memmove(l->text + at + n, l->text + at, l->text_len - at);
-	memcpy(l->text + at, text, n);
+	if (text)
+		memcpy(l->text + at, text, n);
+	else
+		memset(l->text + at, 'x', n); /* placeholder (snapshot replay) */
 	l->text_len += n;
 }
 
@@ -567,115 +572,4 @@ cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
 		mid--;
 	}
 	return (cursor){l, mid + 1, 0};
-}
-
-/* ---- bulk load (snapshots) -------------------------------------------------------- */
-
-#define BUILD_FILL ((LEAF_CAP * 3) / 4)  /* leave room for edits */
-#define BUILD_FANOUT ((NODE_CAP * 3) / 4)
-
-int tree_build(crdt_doc *d, const item *items, uint32_t n, const char *text)
-{
-	/* the document is new: drop its single empty leaf */
-	tree_free(d);
-	d->root = NULL;
-	d->first = NULL;
-	d->leaves = NULL;
-	d->n_leaves = d->cap_leaves = 0;
-	d->spare_leaves = NULL;
-	d->spare_inodes = NULL;
-	d->n_spare_leaves = d->cap_spare_leaves = d->n_spare_inodes = d->cap_spare_inodes = 0;
-	d->height = 0;
-	d->vis_len = d->all_len = 0;
-	d->bytes = 0;
-	d->cache_leaf = NULL;
-
-	uint32_t nl = n ? (n + BUILD_FILL - 1) / BUILD_FILL : 1;
-	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, nl, sizeof *d->leaves))
-		return CRDT_ENOMEM;
-	/* level 0: leaves */
-	size_t at = 0;
-	leaf *prev = NULL;
-	for (uint32_t i = 0; i < nl; i++) {
-		uint32_t from = i * BUILD_FILL, to = u32_min(n, from + BUILD_FILL), tb = 0;
-		for (uint32_t k = from; k < to; k++)
-			tb += items[k].bytes;
-		leaf *l = leaf_alloc(d, tb);
-		if (!l)
-			return CRDT_ENOMEM;
-		l->id = i;
-		d->leaves[d->n_leaves++] = l;
-		l->n = (uint16_t)(to - from);
-		memcpy(l->items, items + from, (size_t)l->n * sizeof(item));
-		if (tb)
-			memcpy(l->text, text + at, tb);
-		l->text_len = tb;
-		at += tb;
-		d->bytes += tb;
-		l->prev = prev;
-		if (prev)
-			prev->next = l;
-		prev = l;
-		uint32_t v, a;
-		node_sums(l, true, &v, &a);
-		d->vis_len += v;
-		d->all_len += a;
-	}
-	d->first = d->leaves[0];
-	/* upper levels: group the level below until one node is left */
-	void **level = (void **)d->leaves;
-	uint32_t count = nl;
-	void **next = NULL;
-	uint32_t next_cap = 0;
-	int rc = CRDT_OK;
-	while (count > 1) {
-		uint32_t groups = (count + BUILD_FANOUT - 1) / BUILD_FANOUT;
-		void **up = NULL;
-		uint32_t up_cap = 0;
-		if (mem_grow(&d->mem, (void **)&up, &up_cap, groups, sizeof *up)) {
-			rc = CRDT_ENOMEM;
-			break;
-		}
-		for (uint32_t g = 0; g < groups; g++) {
-			inode *p = mem_calloc(&d->mem, sizeof *p);
-			if (!p) {
-				/* free the nodes of this level made so far */
-				for (uint32_t k = 0; k < g; k++)
-					mem_free(&d->mem, up[k], sizeof(inode));
-				mem_free(&d->mem, up, (size_t)up_cap * sizeof *up);
-				rc = CRDT_ENOMEM;
-				goto out;
-			}
-			p->leaf_children = d->height == 0;
-			uint32_t from = g * BUILD_FANOUT, to = u32_min(count, from + BUILD_FANOUT);
-			for (uint32_t k = from; k < to; k++) {
-				p->child[p->n] = level[k];
-				node_sums(level[k], p->leaf_children, &p->vis[p->n], &p->all[p->n]);
-				p->n++;
-				set_parent(p, p->n - 1u);
-			}
-			up[g] = p;
-		}
-		if (next)
-			mem_free(&d->mem, next, (size_t)next_cap * sizeof *next);
-		next = up;
-		next_cap = up_cap;
-		level = up;
-		count = groups;
-		d->height++;
-		d->root = up[0];
-	}
-out:
-	if (d->height == 0)
-		d->root = d->leaves[0];
-	if (rc && next) /* free the levels built so far */
-		for (uint32_t k = 0; k < count; k++)
-			free_node(d, next[k], d->height);
-	if (next)
-		mem_free(&d->mem, next, (size_t)next_cap * sizeof *next);
-	if (rc) {
-		d->height = 0;
-		d->root = NULL;
-	}
-	return rc;
 }
