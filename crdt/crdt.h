@@ -243,9 +243,11 @@ int crdt_doc_ops_since(const crdt_doc *doc, const crdt_vv_entry *vv, size_t n,
 /* An upper bound of the snapshot size in bytes. */
 size_t crdt_doc_encode_bound(const crdt_doc *doc);
 
-/* Encode the whole state (text, tombstones, ids, origins, clock, deletes)
- * into buf. On success *len is the size written. CRDT_ESPACE if cap is too
- * small (*len is then the bound needed). Held (pending) ops are not saved. */
+/* Encode the whole state (ids, origins, tombstones, deletes, clock, text;
+ * deleted content is not kept) into buf. On success *len is the size
+ * written. CRDT_ESPACE if cap is smaller than crdt_doc_encode_bound (*len
+ * is then that bound); CRDT_ENOMEM if the scratch document the encoder
+ * replays into cannot be allocated. Held (pending) ops are not saved. */
 int crdt_doc_encode(const crdt_doc *doc, uint8_t *buf, size_t cap, size_t *len);
 
 /* Rebuild a document from a snapshot, to be edited locally as `replica`.

@@ -337,7 +337,8 @@ int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
 		rc = idmap_rep_get(s, d->reps[i].id, &rep);
 	}
 	column col[PLACE_COLS] = {{{0}, 0}};
-	size_t per = (count_items(d) + d->n_runs) * 10 + 16;
+	/* a placement writes at most two 10-byte varints to one column */
+	size_t per = (count_items(d) + d->n_runs) * 20 + 16;
 	for (int i = 0; i < PLACE_COLS && rc == CRDT_OK; i++) {
 		col[i].w.p = mem_alloc(&s->mem, per);
 		col[i].w.cap = col[i].cap = col[i].w.p ? per : 0;
@@ -379,7 +380,10 @@ int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
 			}
 		}
 		put_u64(&w, places);
-		for (int c = 0; c < PLACE_COLS; c++) {
+		for (int c = 0; c < PLACE_COLS; c++)
+			if (col[c].w.len > col[c].cap)
+				rc = CRDT_ESPACE; /* cannot happen: sized for the worst case */
+		for (int c = 0; c < PLACE_COLS && rc == CRDT_OK; c++) {
 			put_u64(&w, col[c].w.len);
 			put_bytes(&w, col[c].w.p, col[c].w.len);
 		}
