@@ -39,9 +39,12 @@ int mem_grow(mem *m, void **arr, uint32_t *cap, uint32_t need, size_t elem)
 {
 	if (need <= *cap)
 		return 0;
+	/* double small arrays, grow big ones by half: less slack to carry */
 	uint64_t ncap = *cap ? (uint64_t)*cap * 2 : 4;
+	if ((uint64_t)*cap * elem > 65536)
+		ncap = (uint64_t)*cap + *cap / 2;
 	while (ncap < need)
-		ncap *= 2;
+		ncap += ncap / 2 + 1;
 	if (ncap > UINT32_MAX || ncap * elem > SIZE_MAX / 2)
 		return -1;
 	void *n = mem_alloc(m, (size_t)ncap * elem);
