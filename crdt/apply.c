@@ -37,19 +37,22 @@ static int check_shape(const crdt_op *op)
 	return CRDT_OK;
 }
 
-/* lv of an origin id; LV_NONE for "none"; *missing when not known yet. */
-static uint32_t origin_lv(const crdt_doc *d, crdt_id id, bool *missing, bool *bad)
+/* lv of an origin id (LV_NONE for "none") and its Lamport time; *missing
+ * when not known yet, *bad when it is not an inserted unit. */
+static uint32_t origin_lv(const crdt_doc *d, crdt_id id, uint32_t *lamport, bool *missing, bool *bad)
 {
 	if (id.replica == CRDT_NO_REPLICA)
 		return LV_NONE;
 	int rep = idmap_rep_find(d, id.replica);
-	uint32_t lv = rep < 0 ? LV_NONE : idmap_lv(d, (uint32_t)rep, id.counter);
-	if (lv == LV_NONE) {
+	uint32_t lv = LV_NONE;
+	const idrun *run = rep < 0 ? NULL : idmap_find(d, (uint32_t)rep, id.counter, &lv);
+	if (!run) {
 		*missing = true;
 		return LV_NONE;
 	}
-	if (idmap_run(d, lv)->kind != CRDT_OP_INSERT)
+	if (run->kind != CRDT_OP_INSERT)
 		*bad = true;
+	*lamport = run->lamport + (lv - run->lv);
 	return lv;
 }
 
@@ -131,13 +134,15 @@ static int integrate(const crdt_doc *d, uint32_t left, uint32_t right, crdt_repl
 	return 0;
 }
 
-/* Check the Lamport time against the replica's previous unit. */
+/* Check the Lamport time against the replica's previous unit, which is
+ * the last unit of its last run (the op continues its counters). */
 static bool after_own_past(const crdt_doc *d, int rep, const crdt_op *op)
 {
-	if (op->id.counter == 0)
+	const replica *r = &d->reps[rep];
+	if (op->id.counter == 0 || r->n_runs == 0)
 		return true;
-	uint32_t prev = idmap_lv(d, (uint32_t)rep, op->id.counter - 1);
-	return idmap_lamport(d, prev) < op->lamport;
+	const idrun *last = &d->runs[r->runs[r->n_runs - 1]];
+	return last->lamport + (op->id.counter - 1 - last->counter) < op->lamport;
 }
 
 static void bump_clock(crdt_doc *d, const crdt_op *op)
@@ -149,14 +154,14 @@ static void bump_clock(crdt_doc *d, const crdt_op *op)
 static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn fn, void *ctx)
 {
 	bool missing = false, bad = false;
-	uint32_t left = origin_lv(d, op->left, &missing, &bad);
-	uint32_t right = origin_lv(d, op->right, &missing, &bad);
+	uint32_t llam = 0, rlam = 0;
+	uint32_t left = origin_lv(d, op->left, &llam, &missing, &bad);
+	uint32_t right = origin_lv(d, op->right, &rlam, &missing, &bad);
 	if (missing)
 		return CRDT_EMISSING;
 	if (bad || (left != LV_NONE && left == right))
 		return CRDT_EINVAL;
-	if ((left != LV_NONE && idmap_lamport(d, left) >= op->lamport) ||
-	    (right != LV_NONE && idmap_lamport(d, right) >= op->lamport))
+	if ((left != LV_NONE && llam >= op->lamport) || (right != LV_NONE && rlam >= op->lamport))
 		return CRDT_EINVAL;
 	if (rep >= 0 && !after_own_past(d, rep, op))
 		return CRDT_EINVAL;
@@ -201,8 +206,8 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 	 * range per id-map run, and each lv range to one or more items. */
 	uint32_t splits = 0, text = 0;
 	for (uint32_t done = 0; done < op->len;) {
-		uint32_t lv = idmap_lv(d, (uint32_t)trep, op->target.counter + done);
-		const idrun *run = idmap_run(d, lv);
+		uint32_t lv;
+		const idrun *run = idmap_find(d, (uint32_t)trep, op->target.counter + done, &lv);
 		uint32_t n = u32_min(op->len - done, run->lv + run->len - lv);
 		/* unit k of the op (Lamport time lamport + k) deletes target unit
 		 * k, which must be older; both times grow by one per unit */
@@ -229,8 +234,8 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 
 	/* pass 2 */
 	for (uint32_t done = 0; done < op->len;) {
-		uint32_t lv = idmap_lv(d, (uint32_t)trep, op->target.counter + done);
-		const idrun *run = idmap_run(d, lv);
+		uint32_t lv;
+		const idrun *run = idmap_find(d, (uint32_t)trep, op->target.counter + done, &lv);
 		uint32_t n = u32_min(op->len - done, run->lv + run->len - lv);
 		for (uint32_t k = 0; k < n;) {
 			cursor c = tree_find_lv(d, lv + k);

@@ -67,12 +67,17 @@ int idmap_rep_get(crdt_doc *d, crdt_replica id, uint32_t *rep)
 	return CRDT_OK;
 }
 
-uint32_t idmap_lv(const crdt_doc *d, uint32_t rep, uint32_t counter)
+const idrun *idmap_find(const crdt_doc *d, uint32_t rep, uint32_t counter, uint32_t *lv)
 {
 	const replica *r = &d->reps[rep];
-	if (counter >= r->next)
-		return LV_NONE;
+	if (counter >= r->next) {
+		*lv = LV_NONE;
+		return NULL;
+	}
+	/* the replica's last run first: most references are recent */
 	uint32_t lo = 0, hi = r->n_runs;
+	if (d->runs[r->runs[hi - 1]].counter <= counter)
+		lo = hi - 1;
 	while (hi - lo > 1) { /* last run whose counter <= counter */
 		uint32_t mid = (lo + hi) / 2;
 		if (d->runs[r->runs[mid]].counter <= counter)
@@ -81,7 +86,15 @@ uint32_t idmap_lv(const crdt_doc *d, uint32_t rep, uint32_t counter)
 			hi = mid;
 	}
 	const idrun *run = &d->runs[r->runs[lo]];
-	return run->lv + (counter - run->counter);
+	*lv = run->lv + (counter - run->counter);
+	return run;
+}
+
+uint32_t idmap_lv(const crdt_doc *d, uint32_t rep, uint32_t counter)
+{
+	uint32_t lv;
+	idmap_find(d, rep, counter, &lv);
+	return lv;
 }
 
 const idrun *idmap_run(const crdt_doc *d, uint32_t lv)

@@ -191,6 +191,9 @@ struct crdt_doc {
 /* idmap.c */
 int idmap_rep_find(const crdt_doc *d, crdt_replica id); /* index or -1 */
 int idmap_rep_get(crdt_doc *d, crdt_replica id, uint32_t *rep); /* adds */
+/* The run holding (rep, counter) and, in *lv, that unit's lv; NULL and
+ * LV_NONE if not known. */
+const idrun *idmap_find(const crdt_doc *d, uint32_t rep, uint32_t counter, uint32_t *lv);
 /* lv of (rep, counter), or LV_NONE if not known. */
 uint32_t idmap_lv(const crdt_doc *d, uint32_t rep, uint32_t counter);
 /* The run holding lv. */
