@@ -24,9 +24,9 @@ static int check_shape(const crdt_op *op)
 		return CRDT_EINVAL;
 	if (op->kind == CRDT_OP_DELETE)
 		return op->target.replica == CRDT_NO_REPLICA ||
-			       (uint64_t)op->target.counter + op->len > CRDT_MAX_COUNTER
-			   ? CRDT_EINVAL
-			   : CRDT_OK;
+				       (uint64_t)op->target.counter + op->len > CRDT_MAX_COUNTER
+			       ? CRDT_EINVAL
+			       : CRDT_OK;
 	if (op->text) {
 		long n = crdt_utf8_count(op->text, op->text_bytes);
 		if (n < 0)
@@ -39,7 +39,8 @@ static int check_shape(const crdt_op *op)
 
 /* lv of an origin id (LV_NONE for "none") and its Lamport time; *missing
  * when not known yet, *bad when it is not an inserted unit. */
-static uint32_t origin_lv(const crdt_doc *d, crdt_id id, uint32_t *lamport, bool *missing, bool *bad)
+static uint32_t origin_lv(const crdt_doc *d, crdt_id id, uint32_t *lamport, bool *missing,
+			  bool *bad)
 {
 	if (id.replica == CRDT_NO_REPLICA)
 		return LV_NONE;
@@ -71,7 +72,8 @@ static uint32_t pos_of(const crdt_doc *d, uint32_t lv)
  * origin, which lies inside the scanned range, so they are skipped.
  * Returns -1 if the origins are out of order.
  */
-static int integrate(const crdt_doc *d, uint32_t left, uint32_t right, crdt_replica rid, cursor *out)
+static int integrate(const crdt_doc *d, uint32_t left, uint32_t right, crdt_replica rid,
+		     cursor *out)
 {
 	cursor c = {d->first, 0, 0};
 	if (left != LV_NONE) {
@@ -106,7 +108,8 @@ static int integrate(const crdt_doc *d, uint32_t left, uint32_t right, crdt_repl
 		if (oleft < lpos)
 			break;
 		if (oleft == lpos) {
-			int64_t oright = it->right == LV_NONE ? d->all_len : (int64_t)pos_of(d, it->right);
+			int64_t oright =
+				it->right == LV_NONE ? d->all_len : (int64_t)pos_of(d, it->right);
 			if (oright < rpos) {
 				scanning = true;
 			} else if (oright == rpos) {
@@ -165,7 +168,8 @@ static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 		return CRDT_EINVAL;
 	if (rep >= 0 && !after_own_past(d, rep, op))
 		return CRDT_EINVAL;
-	if ((uint64_t)d->next_lv + op->len >= LV_NONE || (uint64_t)d->all_len + op->len > CRDT_MAX_COUNTER)
+	if ((uint64_t)d->next_lv + op->len >= LV_NONE ||
+	    (uint64_t)d->all_len + op->len > CRDT_MAX_COUNTER)
 		return CRDT_ELIMIT;
 
 	cursor dest;
@@ -180,8 +184,12 @@ static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 
 	item it = {d->next_lv, op->len, left, right, bytes};
 	cursor at = tree_insert(d, dest, &it, op->text ? op->text : "");
-	idrun run = {.lv = d->next_lv, .len = op->len, .rep = r, .counter = op->id.counter,
-		     .lamport = op->lamport, .kind = CRDT_OP_INSERT};
+	idrun run = {.lv = d->next_lv,
+		     .len = op->len,
+		     .rep = r,
+		     .counter = op->id.counter,
+		     .lamport = op->lamport,
+		     .kind = CRDT_OP_INSERT};
 	idmap_push(d, &run);
 	bump_clock(d, op);
 	if (fn && bytes) {
@@ -211,7 +219,8 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 		uint32_t n = u32_min(op->len - done, run->lv + run->len - lv);
 		/* unit k of the op (Lamport time lamport + k) deletes target unit
 		 * k, which must be older; both times grow by one per unit */
-		if (run->kind != CRDT_OP_INSERT || run->lamport + (lv - run->lv) >= (uint64_t)op->lamport + done)
+		if (run->kind != CRDT_OP_INSERT ||
+		    run->lamport + (lv - run->lv) >= (uint64_t)op->lamport + done)
 			return CRDT_EINVAL;
 		for (uint32_t k = 0; k < n;) {
 			cursor c = tree_find_lv(d, lv + k);
@@ -253,8 +262,13 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 		}
 		done += n;
 	}
-	idrun run = {.lv = d->next_lv, .len = op->len, .rep = r, .counter = op->id.counter,
-		     .lamport = op->lamport, .kind = CRDT_OP_DELETE, .trep = (uint32_t)trep,
+	idrun run = {.lv = d->next_lv,
+		     .len = op->len,
+		     .rep = r,
+		     .counter = op->id.counter,
+		     .lamport = op->lamport,
+		     .kind = CRDT_OP_DELETE,
+		     .trep = (uint32_t)trep,
 		     .tcounter = op->target.counter};
 	idmap_push(d, &run);
 	bump_clock(d, op);
@@ -318,7 +332,8 @@ static int hold(crdt_doc *d, const crdt_op *op)
 	size_t max_bytes = d->max_pending_bytes ? d->max_pending_bytes : (size_t)1 << 20;
 	if (d->n_pending >= d->max_pending || d->pending_bytes + bytes > max_bytes)
 		return CRDT_EPENDING_FULL;
-	if (mem_grow(&d->mem, (void **)&d->pending, &d->cap_pending, d->n_pending + 1, sizeof *d->pending))
+	if (mem_grow(&d->mem, (void **)&d->pending, &d->cap_pending, d->n_pending + 1,
+		     sizeof *d->pending))
 		return CRDT_ENOMEM;
 	pending_op p = {*op, NULL};
 	if (op->text) {

@@ -104,7 +104,8 @@ static bool continues(const crdt_batch *b, const crdt_op *prev, const crdt_op *o
 {
 	if (prev->kind != op->kind || prev->id.replica != op->id.replica)
 		return false;
-	if (prev->id.counter + prev->len != op->id.counter || prev->lamport + prev->len != op->lamport)
+	if (prev->id.counter + prev->len != op->id.counter ||
+	    prev->lamport + prev->len != op->lamport)
 		return false;
 	if ((uint64_t)prev->len + op->len > CRDT_MAX_OP_LEN)
 		return false;

@@ -12,19 +12,19 @@
 #define CHECK_FAILED(cond) ((void)0)
 #endif
 
-#define EXPECT(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			CHECK_FAILED(cond);                                                        \
-			return CRDT_ECORRUPT;                                                      \
-		}                                                                                  \
+#define EXPECT(cond)                          \
+	do {                                  \
+		if (!(cond)) {                \
+			CHECK_FAILED(cond);   \
+			return CRDT_ECORRUPT; \
+		}                             \
 	} while (0)
 
 typedef struct walk {
 	const crdt_doc *d;
 	const leaf *expect_next; /* leaves must appear in chain order */
-	uint32_t order;          /* in-order index of the leaf being visited */
-	uint32_t *leaf_order;    /* by leaf id */
+	uint32_t order;		 /* in-order index of the leaf being visited */
+	uint32_t *leaf_order;	 /* by leaf id */
 } walk;
 
 static int check_leaf(walk *w, const leaf *l, uint32_t *vis, uint32_t *all, size_t *bytes)
@@ -49,11 +49,13 @@ static int check_leaf(walk *w, const leaf *l, uint32_t *vis, uint32_t *all, size
 		tb += it->bytes;
 		/* an item may span ops (and replicas), all of them inserts */
 		const idrun *end = w->d->runs + w->d->n_runs;
-		for (const idrun *r = idmap_run(w->d, it->lv); r < end && r->lv < it->lv + it->len; r++) {
+		for (const idrun *r = idmap_run(w->d, it->lv); r < end && r->lv < it->lv + it->len;
+		     r++) {
 #ifdef CRDT_CHECK_TRACE
 			if (r->kind != CRDT_OP_INSERT)
-				fprintf(stderr, "item lv %u len %u bytes %u; run lv %u len %u kind %d\n", it->lv,
-					it->len, it->bytes, r->lv, r->len, r->kind);
+				fprintf(stderr,
+					"item lv %u len %u bytes %u; run lv %u len %u kind %d\n",
+					it->lv, it->len, it->bytes, r->lv, r->len, r->kind);
 #endif
 			EXPECT(r->kind == CRDT_OP_INSERT);
 		}

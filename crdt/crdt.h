@@ -31,19 +31,19 @@ extern "C" {
 
 /* ---- status codes --------------------------------------------------- */
 
-#define CRDT_STATUS_TABLE(X)                                                  \
-	X(CRDT_OK, 0, "ok")                                                   \
-	X(CRDT_DUPLICATE, 1, "operation already applied")                    \
-	X(CRDT_PENDING, 2, "operation held until its dependencies arrive")   \
-	X(CRDT_ENOMEM, -1, "out of memory")                                   \
-	X(CRDT_EINVAL, -2, "invalid argument or malformed operation")        \
-	X(CRDT_EUTF8, -3, "invalid UTF-8")                                    \
-	X(CRDT_ERANGE, -4, "position or length out of range")                \
-	X(CRDT_EMISSING, -5, "operation depends on operations not seen")     \
+#define CRDT_STATUS_TABLE(X)                                                      \
+	X(CRDT_OK, 0, "ok")                                                       \
+	X(CRDT_DUPLICATE, 1, "operation already applied")                         \
+	X(CRDT_PENDING, 2, "operation held until its dependencies arrive")        \
+	X(CRDT_ENOMEM, -1, "out of memory")                                       \
+	X(CRDT_EINVAL, -2, "invalid argument or malformed operation")             \
+	X(CRDT_EUTF8, -3, "invalid UTF-8")                                        \
+	X(CRDT_ERANGE, -4, "position or length out of range")                     \
+	X(CRDT_EMISSING, -5, "operation depends on operations not seen")          \
 	X(CRDT_EPENDING_FULL, -6, "too many operations waiting for dependencies") \
-	X(CRDT_ECORRUPT, -7, "damaged or inconsistent data")                 \
-	X(CRDT_EVERSION, -8, "unsupported snapshot format version")          \
-	X(CRDT_ELIMIT, -9, "document, counter or clock limit exceeded")      \
+	X(CRDT_ECORRUPT, -7, "damaged or inconsistent data")                      \
+	X(CRDT_EVERSION, -8, "unsupported snapshot format version")               \
+	X(CRDT_ELIMIT, -9, "document, counter or clock limit exceeded")           \
 	X(CRDT_ESPACE, -10, "output buffer too small")
 
 enum crdt_status {
@@ -97,15 +97,15 @@ enum crdt_op_kind { CRDT_OP_INSERT = 1, CRDT_OP_DELETE = 2 };
  * of replica target.replica; deleting what is already deleted is a no-op.
  */
 typedef struct crdt_op {
-	uint8_t kind;       /* enum crdt_op_kind */
-	crdt_id id;         /* first counter of this op */
-	uint32_t lamport;   /* Lamport time of the first unit */
-	uint32_t len;       /* code points inserted or deleted, >= 1 */
-	crdt_id left;       /* insert: left origin */
-	crdt_id right;      /* insert: right origin */
-	const char *text;   /* insert: UTF-8 of exactly len code points, or NULL */
+	uint8_t kind;	  /* enum crdt_op_kind */
+	crdt_id id;	  /* first counter of this op */
+	uint32_t lamport; /* Lamport time of the first unit */
+	uint32_t len;	  /* code points inserted or deleted, >= 1 */
+	crdt_id left;	  /* insert: left origin */
+	crdt_id right;	  /* insert: right origin */
+	const char *text; /* insert: UTF-8 of exactly len code points, or NULL */
 	uint32_t text_bytes;
-	crdt_id target;     /* delete: first deleted unit */
+	crdt_id target; /* delete: first deleted unit */
 } crdt_op;
 
 /* A visible change to the text, reported while applying remote ops so an
@@ -186,8 +186,7 @@ size_t crdt_doc_text(const crdt_doc *doc, char *buf, size_t cap);
  * (which may be NULL) for sending to other replicas. Errors: CRDT_EUTF8,
  * CRDT_ERANGE, CRDT_ELIMIT, CRDT_ENOMEM (document unchanged; `out` may have
  * received nothing). Inserting empty text or deleting 0 is a no-op. */
-int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t nbytes,
-		    crdt_batch *out);
+int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t nbytes, crdt_batch *out);
 int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t len, crdt_batch *out);
 
 /*
@@ -232,8 +231,7 @@ uint32_t crdt_doc_clock(const crdt_doc *doc);
  * order that respects causality, so applying them in order to such a
  * replica succeeds without pending. Deleted content that was collected is
  * sent as collected inserts (text NULL). CRDT_ENOMEM: `out` may hold part. */
-int crdt_doc_ops_since(const crdt_doc *doc, const crdt_vv_entry *vv, size_t n,
-		       crdt_batch *out);
+int crdt_doc_ops_since(const crdt_doc *doc, const crdt_vv_entry *vv, size_t n, crdt_batch *out);
 
 /* ---- snapshots -------------------------------------------------------- */
 
@@ -259,18 +257,18 @@ crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
 /* ---- inspection --------------------------------------------------------- */
 
 typedef struct crdt_stats {
-	size_t length;          /* visible code points */
-	size_t utf8_bytes;      /* visible bytes */
-	size_t units;           /* all inserted code points, live and deleted */
-	size_t items;           /* runs in the sequence */
+	size_t length;		/* visible code points */
+	size_t utf8_bytes;	/* visible bytes */
+	size_t units;		/* all inserted code points, live and deleted */
+	size_t items;		/* runs in the sequence */
 	size_t tombstone_items; /* of which deleted */
-	size_t deleted_units;   /* deleted code points */
+	size_t deleted_units;	/* deleted code points */
 	size_t replicas;
-	size_t id_runs;         /* entries of the id map */
-	size_t delete_runs;     /* entries of the delete log */
+	size_t id_runs;	    /* entries of the id map */
+	size_t delete_runs; /* entries of the delete log */
 	size_t leaves;
 	size_t depth;
-	size_t memory_bytes;    /* bytes held from the allocator */
+	size_t memory_bytes; /* bytes held from the allocator */
 } crdt_stats;
 
 void crdt_doc_stats(const crdt_doc *doc, crdt_stats *out);

@@ -29,7 +29,8 @@ static uint32_t vv_get(const crdt_vv_entry *vv, size_t n, crdt_replica r)
 	return 0;
 }
 
-static int emit_inserts(const crdt_doc *d, const idrun *run, uint32_t lv, uint32_t n, crdt_batch *out)
+static int emit_inserts(const crdt_doc *d, const idrun *run, uint32_t lv, uint32_t n,
+			crdt_batch *out)
 {
 	for (uint32_t k = 0; k < n;) {
 		cursor c = tree_find_lv(d, lv + k);
@@ -58,7 +59,8 @@ static int emit_inserts(const crdt_doc *d, const idrun *run, uint32_t lv, uint32
 	return CRDT_OK;
 }
 
-static int emit_deletes(const crdt_doc *d, const idrun *run, uint32_t lv, uint32_t n, crdt_batch *out)
+static int emit_deletes(const crdt_doc *d, const idrun *run, uint32_t lv, uint32_t n,
+			crdt_batch *out)
 {
 	uint32_t skip = lv - run->lv;
 	crdt_op op = {.kind = CRDT_OP_DELETE,
@@ -107,8 +109,9 @@ int crdt_doc_ops_since(const crdt_doc *d, const crdt_vv_entry *vv, size_t n, crd
 	int rc = CRDT_OK;
 	for (size_t i = 0; i < ns && rc == CRDT_OK; i++) {
 		const idrun *run = idmap_run(d, spans[i].lv);
-		rc = run->kind == CRDT_OP_INSERT ? emit_inserts(d, run, spans[i].lv, spans[i].len, out)
-						 : emit_deletes(d, run, spans[i].lv, spans[i].len, out);
+		rc = run->kind == CRDT_OP_INSERT
+			     ? emit_inserts(d, run, spans[i].lv, spans[i].len, out)
+			     : emit_deletes(d, run, spans[i].lv, spans[i].len, out);
 	}
 	mem_free(&scratch, spans, spans_size);
 	return rc;

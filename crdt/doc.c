@@ -14,8 +14,8 @@
 const char *crdt_strerror(int status)
 {
 	switch (status) {
-#define CRDT__CASE(name, value, text)                                                              \
-	case value:                                                                                \
+#define CRDT__CASE(name, value, text) \
+	case value:                   \
 		return text;
 		CRDT_STATUS_TABLE(CRDT__CASE)
 #undef CRDT__CASE
@@ -132,8 +132,8 @@ void edit_place(crdt_doc *d, uint32_t pos, cursor *at, uint32_t *left, uint32_t 
 	*at = c;
 }
 
-int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, uint32_t n, uint32_t rep,
-		uint32_t lamport, crdt_batch *out)
+int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, uint32_t n,
+		uint32_t rep, uint32_t lamport, crdt_batch *out)
 {
 	if (pos > d->vis_len)
 		return CRDT_ERANGE;
@@ -143,14 +143,19 @@ int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, ui
 	cursor c;
 	uint32_t left, right;
 	edit_place(d, pos, &c, &left, &right);
-	if ((rc = idmap_reserve(d, rep, 1)) || (rc = lvmap_reserve(d)) || (rc = tree_reserve_insert(d, &c, nbytes)) ||
+	if ((rc = idmap_reserve(d, rep, 1)) || (rc = lvmap_reserve(d)) ||
+	    (rc = tree_reserve_insert(d, &c, nbytes)) ||
 	    (out && (rc = batch_reserve(out, 1, nbytes))))
 		return rc;
 
 	item it = {d->next_lv, n, left, right, nbytes};
 	tree_insert(d, c, &it, utf8);
-	idrun run = {.lv = d->next_lv, .len = n, .rep = rep, .counter = d->reps[rep].next,
-		     .lamport = lamport, .kind = CRDT_OP_INSERT};
+	idrun run = {.lv = d->next_lv,
+		     .len = n,
+		     .rep = rep,
+		     .counter = d->reps[rep].next,
+		     .lamport = lamport,
+		     .kind = CRDT_OP_INSERT};
 	idmap_push(d, &run);
 	bump(d, lamport, n);
 	if (out) {
@@ -180,7 +185,8 @@ int crdt_doc_insert(crdt_doc *d, size_t pos, const char *utf8, size_t nbytes, cr
 		return CRDT_ERANGE;
 	if (nbytes > CRDT_MAX_OP_LEN * 4u)
 		return CRDT_ELIMIT;
-	return edit_insert(d, (uint32_t)pos, utf8, (uint32_t)nbytes, (uint32_t)n, d->self_rep, d->clock, out);
+	return edit_insert(d, (uint32_t)pos, utf8, (uint32_t)nbytes, (uint32_t)n, d->self_rep,
+			   d->clock, out);
 }
 
 /* Step over tombstones (and empty leaf ends) to the next live unit. */
@@ -202,12 +208,18 @@ static uint32_t delete_piece(const crdt_doc *d, const cursor *c, size_t left)
 	return left < take ? (uint32_t)left : take;
 }
 
-static void push_delete(crdt_doc *d, uint32_t rep, uint32_t lamport, uint32_t target, uint32_t len, bool back,
-			crdt_batch *out)
+static void push_delete(crdt_doc *d, uint32_t rep, uint32_t lamport, uint32_t target, uint32_t len,
+			bool back, crdt_batch *out)
 {
 	const idrun *tr = idmap_run(d, target);
-	idrun run = {.lv = d->next_lv, .len = len, .rep = rep, .counter = d->reps[rep].next,
-		     .lamport = lamport, .kind = CRDT_OP_DELETE, .reversed = back && len > 1, .trep = tr->rep,
+	idrun run = {.lv = d->next_lv,
+		     .len = len,
+		     .rep = rep,
+		     .counter = d->reps[rep].next,
+		     .lamport = lamport,
+		     .kind = CRDT_OP_DELETE,
+		     .reversed = back && len > 1,
+		     .trep = tr->rep,
 		     .tcounter = tr->counter + (target - tr->lv)};
 	idmap_push(d, &run);
 	bump(d, lamport, len);

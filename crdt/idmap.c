@@ -156,7 +156,8 @@ static bool run_continues(const idrun *p, const idrun *n, bool *backwards)
 	if (!p->reversed && !n->reversed && p->tcounter + p->len == n->tcounter)
 		return true;
 	bool p_back = p->reversed || p->len == 1, n_back = n->reversed || n->len == 1;
-	*backwards = p_back && n_back && p->tcounter >= p->len && n->tcounter == p->tcounter - p->len;
+	*backwards =
+		p_back && n_back && p->tcounter >= p->len && n->tcounter == p->tcounter - p->len;
 	return *backwards;
 }
 

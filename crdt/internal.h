@@ -30,7 +30,7 @@
 
 typedef struct mem {
 	const crdt_allocator *a; /* NULL: malloc/free */
-	size_t held;             /* bytes currently allocated */
+	size_t held;		 /* bytes currently allocated */
 } mem;
 
 void *mem_alloc(mem *m, size_t size);
@@ -48,22 +48,22 @@ size_t utf8_offset(const char *s, size_t nbytes, size_t cp);
 /* ---- id map (idmap.c) ------------------------------------------------------ */
 
 typedef struct idrun {
-	uint32_t lv;       /* first local version */
+	uint32_t lv; /* first local version */
 	uint32_t len;
-	uint32_t rep;      /* index into doc->reps */
+	uint32_t rep;	   /* index into doc->reps */
 	uint32_t counter;  /* counter of the first unit */
 	uint32_t lamport;  /* Lamport time of the first unit */
-	uint8_t kind;      /* CRDT_OP_INSERT or CRDT_OP_DELETE */
+	uint8_t kind;	   /* CRDT_OP_INSERT or CRDT_OP_DELETE */
 	uint8_t reversed;  /* delete: unit k targets tcounter - k */
-	uint32_t trep;     /* delete: replica index of the first target */
+	uint32_t trep;	   /* delete: replica index of the first target */
 	uint32_t tcounter; /* delete: counter of the first target */
 } idrun;
 
 typedef struct replica {
 	crdt_replica id;
-	uint32_t next;     /* next counter expected */
+	uint32_t next; /* next counter expected */
 	uint32_t n_runs, cap_runs;
-	uint32_t *runs;    /* indices into doc->runs, by increasing counter */
+	uint32_t *runs; /* indices into doc->runs, by increasing counter */
 } replica;
 
 /* ---- content tree (tree.c) -------------------------------------------------- */
@@ -75,8 +75,8 @@ typedef struct replica {
  * Unit k > 0 has unit k-1 as left origin; all share `right`. */
 typedef struct item {
 	uint32_t lv;
-	uint32_t len;   /* code points */
-	uint32_t left;  /* left origin of the first unit, or LV_NONE */
+	uint32_t len;	/* code points */
+	uint32_t left;	/* left origin of the first unit, or LV_NONE */
 	uint32_t right; /* right origin, or LV_NONE */
 	uint32_t bytes; /* UTF-8 bytes held in the leaf; 0 iff deleted */
 } item;
@@ -87,11 +87,11 @@ struct inode;
 
 typedef struct leaf {
 	struct inode *parent;
-	uint16_t slot;  /* index in parent */
-	uint16_t n;     /* items used */
-	uint32_t id;    /* index in doc->leaves (for the lv map) */
+	uint16_t slot; /* index in parent */
+	uint16_t n;    /* items used */
+	uint32_t id;   /* index in doc->leaves (for the lv map) */
 	struct leaf *prev, *next;
-	char *text;     /* UTF-8 of the live items, in order */
+	char *text; /* UTF-8 of the live items, in order */
 	uint32_t text_len, text_cap;
 	item items[LEAF_CAP];
 } leaf;
@@ -119,7 +119,7 @@ typedef struct cursor {
 
 typedef struct lv_entry {
 	uint32_t start; /* first lv of the range; it runs to the next entry */
-	uint32_t leaf;  /* leaf id, or LV_NONE for deletes */
+	uint32_t leaf;	/* leaf id, or LV_NONE for deletes */
 } lv_entry;
 
 typedef struct lv_chunk {
@@ -136,7 +136,7 @@ typedef struct lvmap {
 /* ---- pending ops (apply.c) --------------------------------------------------- */
 
 typedef struct pending_op {
-	crdt_op op;   /* text points into its own copy */
+	crdt_op op; /* text points into its own copy */
 	char *text;
 } pending_op;
 
@@ -145,8 +145,8 @@ typedef struct pending_op {
 struct crdt_doc {
 	mem mem;
 	crdt_replica self;
-	uint32_t self_rep;    /* index of self in reps */
-	uint32_t clock;       /* next Lamport time */
+	uint32_t self_rep; /* index of self in reps */
+	uint32_t clock;	   /* next Lamport time */
 	uint32_t next_lv;
 
 	/* id map */
@@ -154,17 +154,17 @@ struct crdt_doc {
 	uint32_t n_runs, cap_runs;
 	replica *reps;
 	uint32_t n_reps, cap_reps;
-	uint32_t *rep_order;  /* rep indices sorted by id */
+	uint32_t *rep_order; /* rep indices sorted by id */
 
 	/* content */
 	void *root;
-	uint32_t height;      /* 0: root is a leaf */
+	uint32_t height; /* 0: root is a leaf */
 	leaf *first;
-	leaf **leaves;        /* by leaf id */
+	leaf **leaves; /* by leaf id */
 	uint32_t n_leaves, cap_leaves;
-	uint32_t vis_len;     /* visible code points */
-	uint32_t all_len;     /* all code points */
-	size_t bytes;         /* visible UTF-8 bytes */
+	uint32_t vis_len; /* visible code points */
+	uint32_t all_len; /* all code points */
+	size_t bytes;	  /* visible UTF-8 bytes */
 	uint32_t n_items, n_tombs;
 
 	/* spare nodes so that splits inside a mutation cannot fail */
@@ -174,7 +174,7 @@ struct crdt_doc {
 	uint32_t n_spare_inodes, cap_spare_inodes;
 
 	lvmap lvmap;
-	bool lvmap_stale;     /* bulk load: splits skip lv-map updates */
+	bool lvmap_stale; /* bulk load: splits skip lv-map updates */
 
 	/* local-edit cursor cache: leaf that starts at visible position */
 	leaf *cache_leaf;
@@ -189,7 +189,7 @@ struct crdt_doc {
 };
 
 /* idmap.c */
-int idmap_rep_find(const crdt_doc *d, crdt_replica id); /* index or -1 */
+int idmap_rep_find(const crdt_doc *d, crdt_replica id);		/* index or -1 */
 int idmap_rep_get(crdt_doc *d, crdt_replica id, uint32_t *rep); /* adds */
 /* The run holding (rep, counter) and, in *lv, that unit's lv; NULL and
  * LV_NONE if not known. */
@@ -256,8 +256,8 @@ int batch_reserve(crdt_batch *b, uint32_t ops, uint32_t bytes);
 /* doc.c: edits at a visible position by any replica (local edits, and
  * snapshot replay); they reserve first, so they are all or nothing. */
 void edit_place(crdt_doc *d, uint32_t pos, cursor *at, uint32_t *left, uint32_t *right);
-int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, uint32_t n, uint32_t rep,
-		uint32_t lamport, crdt_batch *out);
+int edit_insert(crdt_doc *d, uint32_t pos, const char *utf8, uint32_t nbytes, uint32_t n,
+		uint32_t rep, uint32_t lamport, crdt_batch *out);
 /* back: delete as a run of backspaces would, unit k of the op deleting
  * visible unit pos+len-1-k. */
 int edit_delete(crdt_doc *d, uint32_t pos, uint32_t len, uint32_t rep, uint32_t lamport, bool back,

@@ -37,7 +37,8 @@ void lvmap_free(crdt_doc *d)
 int lvmap_reserve(crdt_doc *d)
 {
 	lvmap *m = &d->lvmap;
-	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 1, sizeof *m->chunks))
+	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 1,
+		     sizeof *m->chunks))
 		return CRDT_ENOMEM;
 	if (!m->spare) {
 		m->spare = mem_alloc(&d->mem, sizeof(lv_chunk));
@@ -115,7 +116,8 @@ static int split_chunk(crdt_doc *d, uint32_t ci)
 {
 	lvmap *m = &d->lvmap;
 	/* keep the slot lvmap_reserve set aside for the next append */
-	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 2, sizeof *m->chunks))
+	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 2,
+		     sizeof *m->chunks))
 		return -1;
 	lv_chunk *n = mem_alloc(&d->mem, sizeof *n);
 	if (!n)
@@ -125,7 +127,8 @@ static int split_chunk(crdt_doc *d, uint32_t ci)
 	n->n = c->n - half;
 	memcpy(n->e, c->e + half, (size_t)n->n * sizeof(lv_entry));
 	c->n = half;
-	memmove(&m->chunks[ci + 2], &m->chunks[ci + 1], (size_t)(m->n_chunks - ci - 1) * sizeof *m->chunks);
+	memmove(&m->chunks[ci + 2], &m->chunks[ci + 1],
+		(size_t)(m->n_chunks - ci - 1) * sizeof *m->chunks);
 	m->chunks[ci + 1] = n;
 	m->n_chunks++;
 	return 0;
@@ -159,7 +162,8 @@ static void remove_at(crdt_doc *d, uint32_t ci, uint32_t ei)
 			m->spare = c;
 		else
 			mem_free(&d->mem, c, sizeof *c);
-		memmove(&m->chunks[ci], &m->chunks[ci + 1], (size_t)(m->n_chunks - ci - 1) * sizeof *m->chunks);
+		memmove(&m->chunks[ci], &m->chunks[ci + 1],
+			(size_t)(m->n_chunks - ci - 1) * sizeof *m->chunks);
 		m->n_chunks--;
 	}
 }

@@ -101,9 +101,9 @@ static uint64_t hash64(const uint8_t *p, size_t n)
 /* One placement: how the op at the current lv is reproduced. */
 typedef struct place {
 	bool explicit_;
-	uint32_t len;         /* insert: op length */
-	uint32_t pos;         /* positional */
-	uint32_t left, right; /* explicit insert (lvs or LV_NONE) */
+	uint32_t len;		 /* insert: op length */
+	uint32_t pos;		 /* positional */
+	uint32_t left, right;	 /* explicit insert (lvs or LV_NONE) */
 	uint32_t trep, tcounter; /* explicit delete */
 } place;
 
@@ -134,7 +134,8 @@ static const char *filler_get(filler *f, uint32_t n)
 }
 
 /* Replay an insert op of `p->len` units at lv d->next_lv. */
-static int replay_insert(crdt_doc *d, const run_info *r, uint32_t lamport, const place *p, filler *f)
+static int replay_insert(crdt_doc *d, const run_info *r, uint32_t lamport, const place *p,
+			 filler *f)
 {
 	if (!p->explicit_)
 		return edit_insert(d, p->pos, NULL, p->len, p->len, r->rep, lamport, NULL);
@@ -207,7 +208,8 @@ size_t crdt_doc_encode_bound(const crdt_doc *d)
 
 /* The origins of the insert op that starts at unit u of document d, and
  * how far it reaches (not past `end`). */
-static uint32_t insert_op_at(const crdt_doc *d, uint32_t u, uint32_t end, uint32_t *left, uint32_t *right)
+static uint32_t insert_op_at(const crdt_doc *d, uint32_t u, uint32_t end, uint32_t *left,
+			     uint32_t *right)
 {
 	cursor c = tree_find_lv(d, u);
 	const item *it = &c.leaf->items[c.idx];
@@ -244,7 +246,8 @@ static bool insert_positional(crdt_doc *s, uint32_t L, uint32_t R, uint32_t *pos
 
 /* Are the targets of delete run r (first target trep/tcounter) visible
  * and consecutive in s, forwards (or backwards for a backspace run)? */
-static bool delete_positional(crdt_doc *s, const run_info *r, uint32_t trep, uint32_t tcounter, uint32_t *pos)
+static bool delete_positional(crdt_doc *s, const run_info *r, uint32_t trep, uint32_t tcounter,
+			      uint32_t *pos)
 {
 	for (uint32_t k = 0; k < r->len; k++) {
 		uint32_t lv = idmap_lv(s, trep, r->reversed ? tcounter - k : tcounter + k);
@@ -266,8 +269,8 @@ typedef struct column {
 	size_t cap;
 } column;
 
-static void put_place(column *col, const place *p, bool insert, bool reversed, uint32_t run_len, uint32_t lv,
-		      uint32_t *caret)
+static void put_place(column *col, const place *p, bool insert, bool reversed, uint32_t run_len,
+		      uint32_t lv, uint32_t *caret)
 {
 	put_u64(&col[C_EXPLICIT].w, p->explicit_);
 	if (insert)
@@ -370,11 +373,13 @@ int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
 					const idrun *r = &d->runs[i];
 					if (c == 0)
 						put_u64(o2, (uint64_t)(r->kind == CRDT_OP_DELETE) |
-								    (uint64_t)r->reversed << 1 | (uint64_t)r->rep << 2);
+								    (uint64_t)r->reversed << 1 |
+								    (uint64_t)r->rep << 2);
 					else if (c == 1)
 						put_u64(o2, r->len);
 					else
-						put_u64(o2, zigzag((int64_t)r->lamport - lamport_end));
+						put_u64(o2,
+							zigzag((int64_t)r->lamport - lamport_end));
 					lamport_end = (int64_t)r->lamport + r->len;
 				}
 			}
@@ -530,11 +535,12 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 	int rc = CRDT_OK;
 	for (uint32_t i = 0; i < runs && rc == CRDT_OK; i++) {
 		uint64_t hdr = get_u64(&rc_[0]);
-		run_info ri = {(hdr & 1) ? CRDT_OP_DELETE : CRDT_OP_INSERT, (uint8_t)((hdr >> 1) & 1), 0, 0, 0};
+		run_info ri = {(hdr & 1) ? CRDT_OP_DELETE : CRDT_OP_INSERT,
+			       (uint8_t)((hdr >> 1) & 1), 0, 0, 0};
 		ri.len = get_u32(&rc_[1], CRDT_MAX_COUNTER);
 		int64_t lam = lamport_end + unzigzag(get_u64(&rc_[2]));
-		if (rc_[0].bad || rc_[1].bad || rc_[2].bad || (hdr >> 2) >= n || ri.len == 0 || lam < 0 ||
-		    lam + ri.len > clock || (ri.reversed && ri.kind != CRDT_OP_DELETE)) {
+		if (rc_[0].bad || rc_[1].bad || rc_[2].bad || (hdr >> 2) >= n || ri.len == 0 ||
+		    lam < 0 || lam + ri.len > clock || (ri.reversed && ri.kind != CRDT_OP_DELETE)) {
 			rc = CRDT_ECORRUPT;
 			break;
 		}
@@ -558,10 +564,13 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 					break;
 				}
 				p.pos = (uint32_t)pos;
-				caret = ins ? p.pos + p.len : ri.reversed ? p.pos + 1 - ri.len : p.pos;
+				caret = ins	      ? p.pos + p.len
+					: ri.reversed ? p.pos + 1 - ri.len
+						      : p.pos;
 			} else if (ins) {
 				uint32_t lv = d->next_lv;
-				uint32_t dl = get_u32(&pc[C_DATA], lv), dr = get_u32(&pc[C_DATA], lv);
+				uint32_t dl = get_u32(&pc[C_DATA], lv),
+					 dr = get_u32(&pc[C_DATA], lv);
 				p.left = dl ? lv - dl : LV_NONE;
 				p.right = dr ? lv - dr : LV_NONE;
 			} else {
@@ -572,8 +581,10 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 				rc = CRDT_ECORRUPT;
 				break;
 			}
-			rc = ins ? replay_insert(d, &ri, ri.lamport + u, &p, &f) : replay_delete(d, &ri, &p);
-			if (rc == CRDT_ERANGE || rc == CRDT_EINVAL || rc == CRDT_EMISSING || rc == CRDT_ELIMIT)
+			rc = ins ? replay_insert(d, &ri, ri.lamport + u, &p, &f)
+				 : replay_delete(d, &ri, &p);
+			if (rc == CRDT_ERANGE || rc == CRDT_EINVAL || rc == CRDT_EMISSING ||
+			    rc == CRDT_ELIMIT)
 				rc = CRDT_ECORRUPT;
 			u += p.len;
 		}
@@ -597,8 +608,8 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 	return rc;
 }
 
-crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica, const crdt_options *opts,
-			  int *status)
+crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
+			  const crdt_options *opts, int *status)
 {
 	int dummy;
 	if (!status)

@@ -142,9 +142,11 @@ static void text_shrink(crdt_doc *d, leaf *l)
 
 int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
 {
-	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, d->n_leaves + splits, sizeof *d->leaves))
+	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, d->n_leaves + splits,
+		     sizeof *d->leaves))
 		return CRDT_ENOMEM;
-	if (mem_grow(&d->mem, (void **)&d->spare_leaves, &d->cap_spare_leaves, splits, sizeof(leaf *)))
+	if (mem_grow(&d->mem, (void **)&d->spare_leaves, &d->cap_spare_leaves, splits,
+		     sizeof(leaf *)))
 		return CRDT_ENOMEM;
 	while (d->n_spare_leaves < splits) {
 		leaf *l = leaf_alloc(d, text);
@@ -156,7 +158,8 @@ int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
 		if (text_fit(d, d->spare_leaves[i], text))
 			return CRDT_ENOMEM;
 	uint32_t inodes = splits * (d->height + 2); /* a root split adds a level */
-	if (mem_grow(&d->mem, (void **)&d->spare_inodes, &d->cap_spare_inodes, inodes, sizeof(inode *)))
+	if (mem_grow(&d->mem, (void **)&d->spare_inodes, &d->cap_spare_inodes, inodes,
+		     sizeof(inode *)))
 		return CRDT_ENOMEM;
 	while (d->n_spare_inodes < inodes) {
 		inode *n = mem_calloc(&d->mem, sizeof *n);
@@ -269,7 +272,8 @@ static void grow_root(crdt_doc *d, void *a, void *b)
 /* Insert `child` at `slot` of p, splitting p (and above) when full. The
  * child's units are not counted anywhere yet; afterwards every ancestor
  * counts them. */
-static void inode_insert(crdt_doc *d, inode *p, uint32_t slot, void *child, uint32_t vis, uint32_t all)
+static void inode_insert(crdt_doc *d, inode *p, uint32_t slot, void *child, uint32_t vis,
+			 uint32_t all)
 {
 	if (p->n == NODE_CAP) {
 		inode *q = take_inode(d);
@@ -389,7 +393,8 @@ cursor tree_find_vis(crdt_doc *d, uint32_t pos)
 {
 	leaf *l;
 	uint32_t start;
-	if (d->cache_leaf && pos >= d->cache_vis && pos - d->cache_vis < leaf_vis(d, d->cache_leaf)) {
+	if (d->cache_leaf && pos >= d->cache_vis &&
+	    pos - d->cache_vis < leaf_vis(d, d->cache_leaf)) {
 		l = d->cache_leaf;
 		start = d->cache_vis;
 	} else {
@@ -485,8 +490,8 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 
 	if (c.off == 0 && c.idx > 0) { /* extend the run on the left? */
 		item *p = &l->items[c.idx - 1];
-		if (ITEM_LIVE(p) == live && p->lv + p->len == it->lv && it->left == p->lv + p->len - 1 &&
-		    it->right == p->right) {
+		if (ITEM_LIVE(p) == live && p->lv + p->len == it->lv &&
+		    it->left == p->lv + p->len - 1 && it->right == p->right) {
 			text_insert(l, leaf_byte_offset(l, c.idx, 0), text, it->bytes);
 			cursor res = {l, c.idx - 1, p->len};
 			p->len += it->len;
@@ -501,9 +506,13 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 	l = c.leaf;
 	if (c.off > 0) { /* split the item the new one lands in */
 		item *s = &l->items[c.idx];
-		uint32_t b = ITEM_LIVE(s) ? item_byte_off(l->text + leaf_byte_offset(l, c.idx, 0), s, c.off) : 0;
-		memmove(&l->items[c.idx + 2], &l->items[c.idx + 1], (size_t)(l->n - c.idx - 1) * sizeof(item));
-		l->items[c.idx + 1] = (item){s->lv + c.off, s->len - c.off, s->lv + c.off - 1, s->right, s->bytes - b};
+		uint32_t b = ITEM_LIVE(s) ? item_byte_off(l->text + leaf_byte_offset(l, c.idx, 0),
+							  s, c.off)
+					  : 0;
+		memmove(&l->items[c.idx + 2], &l->items[c.idx + 1],
+			(size_t)(l->n - c.idx - 1) * sizeof(item));
+		l->items[c.idx + 1] = (item){s->lv + c.off, s->len - c.off, s->lv + c.off - 1,
+					     s->right, s->bytes - b};
 		s->len = c.off;
 		s->bytes = b;
 		l->n++;
@@ -523,8 +532,8 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 
 static bool tombs_merge(const item *a, const item *b)
 {
-	return !ITEM_LIVE(a) && !ITEM_LIVE(b) && a->lv + a->len == b->lv && b->left == a->lv + a->len - 1 &&
-	       b->right == a->right;
+	return !ITEM_LIVE(a) && !ITEM_LIVE(b) && a->lv + a->len == b->lv &&
+	       b->left == a->lv + a->len - 1 && b->right == a->right;
 }
 
 static void remove_item(leaf *l, uint32_t idx)
@@ -552,11 +561,13 @@ cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
 	if (before)
 		parts[n++] = (item){old.lv, c.off, old.left, old.right, b0};
 	mid = c.idx + n;
-	parts[n++] = (item){old.lv + c.off, len, before ? old.lv + c.off - 1 : old.left, old.right, 0};
+	parts[n++] =
+		(item){old.lv + c.off, len, before ? old.lv + c.off - 1 : old.left, old.right, 0};
 	if (after)
-		parts[n++] = (item){old.lv + c.off + len, old.len - c.off - len, old.lv + c.off + len - 1,
-				    old.right, old.bytes - b1};
-	memmove(&l->items[c.idx + n], &l->items[c.idx + 1], (size_t)(l->n - c.idx - 1) * sizeof(item));
+		parts[n++] = (item){old.lv + c.off + len, old.len - c.off - len,
+				    old.lv + c.off + len - 1, old.right, old.bytes - b1};
+	memmove(&l->items[c.idx + n], &l->items[c.idx + 1],
+		(size_t)(l->n - c.idx - 1) * sizeof(item));
 	memcpy(&l->items[c.idx], parts, n * sizeof(item));
 	l->n = (uint16_t)(l->n + n - 1);
 	propagate(d, l, -(int64_t)len, 0);

@@ -19,7 +19,8 @@ long crdt_utf8_count(const char *str, size_t nbytes)
 				return -1;
 			i += 2;
 		} else if (c >= 0xE0 && c <= 0xEF) {
-			if (i + 2 >= nbytes || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80)
+			if (i + 2 >= nbytes || (s[i + 1] & 0xC0) != 0x80 ||
+			    (s[i + 2] & 0xC0) != 0x80)
 				return -1;
 			if (c == 0xE0 && s[i + 1] < 0xA0)
 				return -1; /* overlong */
@@ -27,8 +28,8 @@ long crdt_utf8_count(const char *str, size_t nbytes)
 				return -1; /* surrogate */
 			i += 3;
 		} else if (c >= 0xF0 && c <= 0xF4) {
-			if (i + 3 >= nbytes || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
-			    (s[i + 3] & 0xC0) != 0x80)
+			if (i + 3 >= nbytes || (s[i + 1] & 0xC0) != 0x80 ||
+			    (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80)
 				return -1;
 			if (c == 0xF0 && s[i + 1] < 0x90)
 				return -1; /* overlong */
