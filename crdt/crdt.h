@@ -74,7 +74,8 @@ typedef struct crdt_id {
 /* "No origin": the start (left) or end (right) of the document. */
 #define CRDT_NO_ID ((crdt_id){CRDT_NO_REPLICA, 0})
 
-/* Limits that keep counters and positions in 32 bits. */
+/* Limits that keep counters, Lamport times and positions in 32 bits: an
+ * op's counters and Lamport times must stay within CRDT_MAX_COUNTER. */
 #define CRDT_MAX_COUNTER 0x7fffffffu
 #define CRDT_MAX_OP_LEN (1u << 24) /* code points in one op */
 
@@ -184,8 +185,9 @@ size_t crdt_doc_text(const crdt_doc *doc, char *buf, size_t cap);
 /* Local edits. Insert `nbytes` of UTF-8 at code point `pos` (0..length);
  * delete `len` code points from `pos`. The ops made are appended to `out`
  * (which may be NULL) for sending to other replicas. Errors: CRDT_EUTF8,
- * CRDT_ERANGE, CRDT_ELIMIT, CRDT_ENOMEM (document unchanged; `out` may have
- * received nothing). Inserting empty text or deleting 0 is a no-op. */
+ * CRDT_ERANGE, CRDT_ELIMIT, CRDT_ENOMEM; on every error the document and
+ * `out` are unchanged. Inserting empty text or deleting 0 is a no-op. A
+ * delete may produce several ops (one per run of target ids). */
 int crdt_doc_insert(crdt_doc *doc, size_t pos, const char *utf8, size_t nbytes, crdt_batch *out);
 int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t len, crdt_batch *out);
 
@@ -217,7 +219,9 @@ typedef struct crdt_vv_entry {
 } crdt_vv_entry;
 
 /* Write up to `cap` entries of the document's version vector, sorted by
- * replica; returns how many entries there are in all. */
+ * replica; returns how many entries there are in all. Replicas with
+ * nothing applied yet (next == 0, e.g. our own before its first edit) are
+ * left out. */
 size_t crdt_doc_version(const crdt_doc *doc, crdt_vv_entry *out, size_t cap);
 
 /* Next counter expected from `replica` (0 if never seen). */

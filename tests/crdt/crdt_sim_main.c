@@ -17,10 +17,9 @@
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: crdt-sim [--seeds N] [--steps M] [--start S] [--replicas R]\n"
-		"                [--max-pending P] [--verbose] [--keep-going]\n"
-		"  defaults: --seeds 100 --steps 5000 --start 1, 3-5 replicas\n");
+	fprintf(stderr, "usage: crdt-sim [--seeds N] [--steps M] [--start S] [--replicas R]\n"
+			"                [--max-pending P] [--verbose] [--keep-going]\n"
+			"  defaults: --seeds 100 --steps 5000 --start 1, 3-5 replicas\n");
 }
 
 static int num(const char *s, unsigned long long *out)
@@ -34,8 +33,7 @@ static int num(const char *s, unsigned long long *out)
 
 int main(int argc, char **argv)
 {
-	unsigned long long seeds = 100, steps = 5000, start = 1, replicas = 0,
-			   pending = 0;
+	unsigned long long seeds = 100, steps = 5000, start = 1, replicas = 0, pending = 0;
 	int verbose = 0, keep_going = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -93,7 +91,6 @@ int main(int argc, char **argv)
 	}
 	double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
 	printf("crdt-sim: seeds %llu..%llu, %llu steps each: %s (%.1f s)\n", start,
-	       start + seeds - 1, steps,
-	       failed ? "FAILED" : "all converged", secs);
+	       start + seeds - 1, steps, failed ? "FAILED" : "all converged", secs);
 	return failed ? 1 : 0;
 }

@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int dg_random_edit(crdt_doc *doc, tu_rng *rng, unsigned maxins, unsigned maxdel,
-		   crdt_batch *out)
+int dg_random_edit(crdt_doc *doc, tu_rng *rng, unsigned maxins, unsigned maxdel, crdt_batch *out)
 {
 	size_t len = crdt_doc_length(doc);
 	if (len == 0 || tu_rng_chance(rng, 65)) {
@@ -28,13 +27,12 @@ int dg_random_edit(crdt_doc *doc, tu_rng *rng, unsigned maxins, unsigned maxdel,
 
 static void dg_die(const char *what, int st)
 {
-	fprintf(stderr, "docgen: %s failed: %d (%s)\n", what, st,
-		crdt_strerror(st));
+	fprintf(stderr, "docgen: %s failed: %d (%s)\n", what, st, crdt_strerror(st));
 	abort();
 }
 
-crdt_doc *dg_build(uint64_t seed, unsigned nrep, unsigned rounds,
-		   const crdt_options *opts, tu_oplog *log)
+crdt_doc *dg_build(uint64_t seed, unsigned nrep, unsigned rounds, const crdt_options *opts,
+		   tu_oplog *log)
 {
 	tu_rng rng;
 	tu_rng_seed(&rng, seed);

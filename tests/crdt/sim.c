@@ -34,10 +34,10 @@ typedef struct sim {
 	crdt_options opts;
 	crdt_doc *doc[SIM_MAX];
 	sim_mirror mirror[SIM_MAX];
-	int lost[SIM_MAX];           /* held ops dropped by a snapshot reload */
-	tu_oplog q[SIM_MAX][SIM_MAX]; /* q[i][j]: ops from i waiting for j */
+	int lost[SIM_MAX];		/* held ops dropped by a snapshot reload */
+	tu_oplog q[SIM_MAX][SIM_MAX];	/* q[i][j]: ops from i waiting for j */
 	unsigned cut[SIM_MAX][SIM_MAX]; /* link down until this step (0: up) */
-	tu_oplog all;                /* every local op, in generation order */
+	tu_oplog all;			/* every local op, in generation order */
 	crdt_batch *b;
 	sim_stats st;
 } sim;
@@ -50,8 +50,8 @@ static void sim_fail(sim *s, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (s->err && s->errcap)
-		snprintf(s->err, s->errcap, "seed %llu, step %u: %s",
-			 (unsigned long long)s->seed, s->step, msg);
+		snprintf(s->err, s->errcap, "seed %llu, step %u: %s", (unsigned long long)s->seed,
+			 s->step, msg);
 	longjmp(s->fail, 1);
 }
 
@@ -69,11 +69,15 @@ static void check_replica(sim *s, unsigned i, const char *when)
 		sim_fail(s, "%s: crdt_doc_check(replica %u) = %d (%s)", when, i, c,
 			 crdt_strerror(c));
 	if (s->mirror[i].bad)
-		sim_fail(s, "%s: replica %u reported a patch that does not fit its "
-			    "text", when, i);
+		sim_fail(s,
+			 "%s: replica %u reported a patch that does not fit its "
+			 "text",
+			 when, i);
 	if (!tu_doc_equals_text(s->doc[i], &s->mirror[i].t))
-		sim_fail(s, "%s: replica %u's text differs from the text rebuilt "
-			    "from its edits and patches", when, i);
+		sim_fail(s,
+			 "%s: replica %u's text differs from the text rebuilt "
+			 "from its edits and patches",
+			 when, i);
 }
 
 /* ---- local edits ------------------------------------------------------------ */
@@ -96,8 +100,8 @@ static void do_insert(sim *s, unsigned i, size_t pos, const char *text, size_t n
 	crdt_batch_clear(s->b);
 	int st = crdt_doc_insert(s->doc[i], pos, text, nbytes, s->b);
 	if (st != CRDT_OK)
-		sim_fail(s, "replica %u: insert at %zu of %zu bytes: %d (%s)", i, pos,
-			 nbytes, st, crdt_strerror(st));
+		sim_fail(s, "replica %u: insert at %zu of %zu bytes: %d (%s)", i, pos, nbytes, st,
+			 crdt_strerror(st));
 	tu_text_insert_utf8(&s->mirror[i].t, pos, text, nbytes);
 	enqueue_batch(s, i);
 }
@@ -204,9 +208,9 @@ static void apply_remote(sim *s, unsigned j, const crdt_op *op, int *keep)
 		*keep = 1; /* retry later, like a client would */
 		break;
 	default:
-		sim_fail(s, "replica %u: apply of op (%llu,%u) kind %u len %u: %d (%s)",
-			 j, (unsigned long long)op->id.replica, op->id.counter,
-			 op->kind, op->len, st, crdt_strerror(st));
+		sim_fail(s, "replica %u: apply of op (%llu,%u) kind %u len %u: %d (%s)", j,
+			 (unsigned long long)op->id.replica, op->id.counter, op->kind, op->len, st,
+			 crdt_strerror(st));
 	}
 	if (s->mirror[j].bad)
 		sim_fail(s, "replica %u: a patch of op (%llu,%u) does not fit", j,
@@ -253,16 +257,16 @@ static void sync_pair(sim *s, unsigned i, unsigned j)
 	int st = crdt_doc_ops_since(s->doc[i], vv, n, s->b);
 	free(vv);
 	if (st != CRDT_OK)
-		sim_fail(s, "ops_since(replica %u for %u): %d (%s)", i, j, st,
-			 crdt_strerror(st));
+		sim_fail(s, "ops_since(replica %u for %u): %d (%s)", i, j, st, crdt_strerror(st));
 	size_t cnt = crdt_batch_count(s->b);
 	for (size_t k = 0; k < cnt; k++) {
 		const crdt_op *op = crdt_batch_get(s->b, k);
 		st = crdt_doc_apply(s->doc[j], op, mirror_fn, &s->mirror[j]);
 		if (st != CRDT_OK && st != CRDT_DUPLICATE)
-			sim_fail(s, "anti-entropy %u->%u: op %zu/%zu (%llu,%u) kind %u "
-				    "len %u: %d (%s)", i, j, k, cnt,
-				 (unsigned long long)op->id.replica, op->id.counter,
+			sim_fail(s,
+				 "anti-entropy %u->%u: op %zu/%zu (%llu,%u) kind %u "
+				 "len %u: %d (%s)",
+				 i, j, k, cnt, (unsigned long long)op->id.replica, op->id.counter,
 				 op->kind, op->len, st, crdt_strerror(st));
 		if (s->mirror[j].bad)
 			sim_fail(s, "anti-entropy %u->%u: a patch does not fit", i, j);
@@ -275,9 +279,10 @@ static void sync_pair(sim *s, unsigned i, unsigned j)
 	crdt_doc_version(s->doc[i], vv, n);
 	for (size_t k = 0; k < n; k++)
 		if (crdt_doc_seen(s->doc[j], vv[k].replica) < vv[k].next)
-			sim_fail(s, "after anti-entropy %u->%u, replica %u has seen "
-				    "%u of %llu, the source %u", i, j, j,
-				 crdt_doc_seen(s->doc[j], vv[k].replica),
+			sim_fail(s,
+				 "after anti-entropy %u->%u, replica %u has seen "
+				 "%u of %llu, the source %u",
+				 i, j, j, crdt_doc_seen(s->doc[j], vv[k].replica),
 				 (unsigned long long)vv[k].replica, vv[k].next);
 	free(vv);
 	s->st.syncs++;
@@ -309,13 +314,12 @@ static void reload(sim *s, unsigned i)
 	if (crdt_doc_pending(d) > 0)
 		s->lost[i] = 1; /* held ops are not saved */
 	crdt_doc_free(d);
-	if (check != CRDT_OK || !same_version || c1 != c2 ||
-	    crdt_doc_pending(e) != 0 || !same_text)
-		sim_fail(s, "replica %u decoded from its %zu-byte snapshot differs "
-			    "(check %d, same version %d, clock %u -> %u, pending %zu, "
-			    "same text %d)",
-			 i, len, check, same_version, c1, c2, crdt_doc_pending(e),
-			 same_text);
+	if (check != CRDT_OK || !same_version || c1 != c2 || crdt_doc_pending(e) != 0 || !same_text)
+		sim_fail(s,
+			 "replica %u decoded from its %zu-byte snapshot differs "
+			 "(check %d, same version %d, clock %u -> %u, pending %zu, "
+			 "same text %d)",
+			 i, len, check, same_version, c1, c2, crdt_doc_pending(e), same_text);
 	s->st.reloads++;
 }
 
@@ -336,8 +340,8 @@ static void assert_converged(sim *s, const int *subset, const char *when)
 			continue;
 		}
 		if (!tu_doc_same_version(s->doc[first], s->doc[i]))
-			sim_fail(s, "%s: replicas %u and %u have different versions",
-				 when, first, i);
+			sim_fail(s, "%s: replicas %u and %u have different versions", when, first,
+				 i);
 		if (!tu_text_equal(&s->mirror[first].t, &s->mirror[i].t) ||
 		    !tu_doc_equals_text(s->doc[i], &s->mirror[first].t)) {
 			size_t na, nb;
@@ -351,8 +355,9 @@ static void assert_converged(sim *s, const int *subset, const char *when)
 				 a + (k > 10 ? k - 10 : 0), b + (k > 10 ? k - 10 : 0));
 			free(a);
 			free(b);
-			sim_fail(s, "%s: replicas %u and %u differ at byte %zu "
-				    "(%zu vs %zu bytes): %s",
+			sim_fail(s,
+				 "%s: replicas %u and %u differ at byte %zu "
+				 "(%zu vs %zu bytes): %s",
 				 when, first, i, k, na, nb, ctx);
 		}
 	}
@@ -386,8 +391,7 @@ static void finish(sim *s)
 		int st = crdt_doc_apply(obs, &s->all.ops[k], NULL, NULL);
 		if (st != CRDT_OK) {
 			crdt_doc_free(obs);
-			sim_fail(s, "observer: op %zu of %zu (%llu,%u): %d (%s)", k,
-				 s->all.len,
+			sim_fail(s, "observer: op %zu of %zu (%llu,%u): %d (%s)", k, s->all.len,
 				 (unsigned long long)s->all.ops[k].id.replica,
 				 s->all.ops[k].id.counter, st, crdt_strerror(st));
 		}
@@ -415,19 +419,19 @@ static void run(sim *s, unsigned steps)
 			burst(s);
 		} else if (k < 800) {
 			deliver_one(s, 1);
-		} else if (k < 850) {
+		} else if (k < 820) {
 			unsigned i = (unsigned)tu_rng_below(&s->rng, s->n);
 			unsigned j = (unsigned)tu_rng_below(&s->rng, s->n);
 			if (i != j && link_up(s, i, j))
 				sync_pair(s, i, j);
-		} else if (k < 860) {
+		} else if (k < 823) {
 			/* bring everyone in sync, then type at one spot */
 			for (unsigned j = 0; j < s->n; j++)
 				for (unsigned i = 0; i < s->n; i++)
 					if (i != j && link_up(s, i, j))
 						sync_pair(s, i, j);
 			burst(s);
-		} else if (k < 880) {
+		} else if (k < 843) {
 			unsigned i = (unsigned)tu_rng_below(&s->rng, s->n);
 			unsigned j = (unsigned)tu_rng_below(&s->rng, s->n);
 			if (i != j) {
@@ -435,9 +439,9 @@ static void run(sim *s, unsigned steps)
 				s->cut[i][j] = s->cut[j][i] = until;
 				s->st.partitions++;
 			}
-		} else if (k < 890) {
+		} else if (k < 853) {
 			reload(s, (unsigned)tu_rng_below(&s->rng, s->n));
-		} else if (k < 900) {
+		} else if (k < 863) {
 			check_replica(s, (unsigned)tu_rng_below(&s->rng, s->n), "periodic check");
 		} else {
 			/* a few deliveries in a row */
@@ -512,9 +516,9 @@ int sim_run(const sim_options *opt, sim_stats *stats, char *err, size_t cap)
 			"(%zu dup, %zu held, %zu full), %zu syncs (%zu ops), %zu "
 			"reloads, %zu partitions, final length %zu%s\n",
 			(unsigned long long)opt->seed, s->st.replicas, s->st.local_ops,
-			s->st.deliveries, s->st.duplicates, s->st.held, s->st.full,
-			s->st.syncs, s->st.synced_ops, s->st.reloads, s->st.partitions,
-			s->st.final_length, rc ? " FAILED" : "");
+			s->st.deliveries, s->st.duplicates, s->st.held, s->st.full, s->st.syncs,
+			s->st.synced_ops, s->st.reloads, s->st.partitions, s->st.final_length,
+			rc ? " FAILED" : "");
 	sim_free(s);
 	return rc;
 }

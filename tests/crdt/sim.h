@@ -26,24 +26,24 @@
 
 typedef struct sim_options {
 	uint64_t seed;
-	unsigned steps;        /* random actions before the final drain */
-	unsigned replicas;     /* 0: 3..5, chosen by the seed */
-	uint32_t max_pending;  /* 0: 10000 */
-	int verbose;           /* print statistics to stderr */
+	unsigned steps;	      /* random actions before the final drain */
+	unsigned replicas;    /* 0: 3..5, chosen by the seed */
+	uint32_t max_pending; /* 0: 10000 */
+	int verbose;	      /* print statistics to stderr */
 } sim_options;
 
 typedef struct sim_stats {
 	unsigned replicas;
-	size_t local_ops;     /* ops made by local edits */
-	size_t deliveries;    /* queue deliveries */
-	size_t duplicates;    /* ... that returned CRDT_DUPLICATE */
-	size_t held;          /* ... that returned CRDT_PENDING */
-	size_t full;          /* ... that returned CRDT_EPENDING_FULL */
-	size_t syncs;         /* anti-entropy exchanges */
+	size_t local_ops;  /* ops made by local edits */
+	size_t deliveries; /* queue deliveries */
+	size_t duplicates; /* ... that returned CRDT_DUPLICATE */
+	size_t held;	   /* ... that returned CRDT_PENDING */
+	size_t full;	   /* ... that returned CRDT_EPENDING_FULL */
+	size_t syncs;	   /* anti-entropy exchanges */
 	size_t synced_ops;
-	size_t reloads;       /* replicas replaced by their decoded snapshot */
+	size_t reloads; /* replicas replaced by their decoded snapshot */
 	size_t partitions;
-	size_t final_length;  /* code points of the converged text */
+	size_t final_length; /* code points of the converged text */
 } sim_stats;
 
 /* Run one simulation. Returns 0 if every check passed; otherwise -1 with a

@@ -28,8 +28,8 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static crdt_op mk_ins(crdt_replica r, uint32_t c, uint32_t lam, const char *text,
-		      crdt_id left, crdt_id right)
+static crdt_op mk_ins(crdt_replica r, uint32_t c, uint32_t lam, const char *text, crdt_id left,
+		      crdt_id right)
 {
 	crdt_op o;
 	memset(&o, 0, sizeof o);
@@ -44,8 +44,7 @@ static crdt_op mk_ins(crdt_replica r, uint32_t c, uint32_t lam, const char *text
 	return o;
 }
 
-static crdt_op mk_del(crdt_replica r, uint32_t c, uint32_t lam, crdt_id target,
-		      uint32_t len)
+static crdt_op mk_del(crdt_replica r, uint32_t c, uint32_t lam, crdt_id target, uint32_t len)
 {
 	crdt_op o;
 	memset(&o, 0, sizeof o);
@@ -62,13 +61,13 @@ static int id_eq(crdt_id a, crdt_id b)
 	return a.replica == b.replica && a.counter == b.counter;
 }
 
-#define assert_id(got, r, c)                                                  \
-	do {                                                                  \
-		crdt_id g_ = (got);                                           \
+#define assert_id(got, r, c)                                                        \
+	do {                                                                        \
+		crdt_id g_ = (got);                                                 \
 		if (g_.replica != (crdt_replica)(r) || g_.counter != (uint32_t)(c)) \
-			fail_msg("%s = (%llu,%u), expected (%llu,%u)", #got,  \
-				 (unsigned long long)g_.replica, g_.counter,  \
-				 (unsigned long long)(r), (unsigned)(c));     \
+			fail_msg("%s = (%llu,%u), expected (%llu,%u)", #got,        \
+				 (unsigned long long)g_.replica, g_.counter,        \
+				 (unsigned long long)(r), (unsigned)(c));           \
 	} while (0)
 
 static void assert_op_text(const crdt_op *op, const char *want)
@@ -76,8 +75,8 @@ static void assert_op_text(const crdt_op *op, const char *want)
 	if (!op->text)
 		fail_msg("op text is NULL, expected \"%s\"", want);
 	if (op->text_bytes != strlen(want) || memcmp(op->text, want, op->text_bytes))
-		fail_msg("op text is \"%.*s\", expected \"%s\"", (int)op->text_bytes,
-			 op->text, want);
+		fail_msg("op text is \"%.*s\", expected \"%s\"", (int)op->text_bytes, op->text,
+			 want);
 }
 
 static void assert_same_op(const crdt_op *a, const crdt_op *b)
@@ -230,8 +229,7 @@ static void mapply(crdt_doc *d, mirror *m, const crdt_op *op, int want)
 	if (!tu_doc_equals_text(d, &m->t)) {
 		char *a = tu_doc_text(d, NULL);
 		char *b = tu_text_utf8(&m->t, NULL);
-		fail_msg("patches do not reproduce the text: doc \"%s\", patched \"%s\"",
-			 a, b);
+		fail_msg("patches do not reproduce the text: doc \"%s\", patched \"%s\"", a, b);
 	}
 }
 
@@ -288,8 +286,8 @@ static void test_crdt_strerror_known_codes(void **state)
 		const char *s = crdt_strerror(codes[i].code);
 		assert_non_null(s);
 		if (strcmp(s, codes[i].text) != 0)
-			fail_msg("crdt_strerror(%s) = \"%s\", expected \"%s\"",
-				 codes[i].name, s, codes[i].text);
+			fail_msg("crdt_strerror(%s) = \"%s\", expected \"%s\"", codes[i].name, s,
+				 codes[i].text);
 		for (size_t j = 0; j < i; j++)
 			assert_true(codes[i].code != codes[j].code);
 	}
@@ -301,8 +299,7 @@ static void test_crdt_strerror_known_codes(void **state)
 static void test_crdt_strerror_unknown_codes(void **state)
 {
 	(void)state;
-	const int unknown[] = {3, 4, 100, -11, -12, -100, 12345, INT_MAX, INT_MIN,
-			       INT_MIN + 1};
+	const int unknown[] = {3, 4, 100, -11, -12, -100, 12345, INT_MAX, INT_MIN, INT_MIN + 1};
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		const char *s = crdt_strerror(unknown[i]);
 		assert_non_null(s);
@@ -323,49 +320,49 @@ static const struct {
 	{"a", 1, 1},
 	{"hello", 5, 5},
 	{"a\0b", 3, 3},
-	{"\xC3\xA9", 2, 1},                 /* é */
-	{"\xC2\x80", 2, 1},                 /* U+0080 */
-	{"\xDF\xBF", 2, 1},                 /* U+07FF */
-	{"\xE0\xA0\x80", 3, 1},             /* U+0800 */
-	{"\xE2\x82\xAC", 3, 1},             /* € */
+	{"\xC3\xA9", 2, 1},		    /* é */
+	{"\xC2\x80", 2, 1},		    /* U+0080 */
+	{"\xDF\xBF", 2, 1},		    /* U+07FF */
+	{"\xE0\xA0\x80", 3, 1},		    /* U+0800 */
+	{"\xE2\x82\xAC", 3, 1},		    /* € */
 	{"\xE4\xB8\xAD\xE6\x96\x87", 6, 2}, /* 中文 */
-	{"\xED\x9F\xBF", 3, 1},             /* U+D7FF */
-	{"\xEE\x80\x80", 3, 1},             /* U+E000 */
-	{"\xEF\xBB\xBF", 3, 1},             /* BOM */
-	{"\xEF\xBF\xBF", 3, 1},             /* U+FFFF */
-	{"\xF0\x90\x80\x80", 4, 1},         /* U+10000 */
-	{"\xF0\x9F\x98\x80", 4, 1},         /* 😀 */
-	{"\xF4\x8F\xBF\xBF", 4, 1},         /* U+10FFFF */
+	{"\xED\x9F\xBF", 3, 1},		    /* U+D7FF */
+	{"\xEE\x80\x80", 3, 1},		    /* U+E000 */
+	{"\xEF\xBB\xBF", 3, 1},		    /* BOM */
+	{"\xEF\xBF\xBF", 3, 1},		    /* U+FFFF */
+	{"\xF0\x90\x80\x80", 4, 1},	    /* U+10000 */
+	{"\xF0\x9F\x98\x80", 4, 1},	    /* 😀 */
+	{"\xF4\x8F\xBF\xBF", 4, 1},	    /* U+10FFFF */
 	{"a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z", 11, 5},
 	/* invalid */
-	{"\x80", 1, -1},                     /* lone continuation */
+	{"\x80", 1, -1}, /* lone continuation */
 	{"\xBF", 1, -1},
 	{"a\x80z", 3, -1},
-	{"\xC0\x80", 2, -1},                 /* overlong NUL */
-	{"\xC1\xBF", 2, -1},                 /* overlong */
-	{"\xE0\x80\x80", 3, -1},             /* overlong */
-	{"\xE0\x9F\xBF", 3, -1},             /* overlong U+07FF */
-	{"\xF0\x80\x80\x80", 4, -1},         /* overlong */
-	{"\xF0\x8F\xBF\xBF", 4, -1},         /* overlong U+FFFF */
-	{"\xED\xA0\x80", 3, -1},             /* U+D800 */
-	{"\xED\xBF\xBF", 3, -1},             /* U+DFFF */
+	{"\xC0\x80", 2, -1},		     /* overlong NUL */
+	{"\xC1\xBF", 2, -1},		     /* overlong */
+	{"\xE0\x80\x80", 3, -1},	     /* overlong */
+	{"\xE0\x9F\xBF", 3, -1},	     /* overlong U+07FF */
+	{"\xF0\x80\x80\x80", 4, -1},	     /* overlong */
+	{"\xF0\x8F\xBF\xBF", 4, -1},	     /* overlong U+FFFF */
+	{"\xED\xA0\x80", 3, -1},	     /* U+D800 */
+	{"\xED\xBF\xBF", 3, -1},	     /* U+DFFF */
 	{"\xED\xA0\xBD\xED\xB8\x80", 6, -1}, /* CESU-8 surrogate pair */
-	{"\xF4\x90\x80\x80", 4, -1},         /* U+110000 */
+	{"\xF4\x90\x80\x80", 4, -1},	     /* U+110000 */
 	{"\xF5\x80\x80\x80", 4, -1},
 	{"\xF7\xBF\xBF\xBF", 4, -1},
 	{"\xF8\x88\x80\x80\x80", 5, -1},     /* 5-byte form */
 	{"\xFC\x84\x80\x80\x80\x80", 6, -1}, /* 6-byte form */
 	{"\xFE", 1, -1},
 	{"\xFF", 1, -1},
-	{"\xC3", 1, -1},                     /* truncated */
-	{"\xC3\xA9", 1, -1},                 /* cut by nbytes */
+	{"\xC3", 1, -1},     /* truncated */
+	{"\xC3\xA9", 1, -1}, /* cut by nbytes */
 	{"\xE2\x82", 2, -1},
 	{"\xE2\x82\xAC", 2, -1},
 	{"\xF0\x9F\x98", 3, -1},
 	{"a\xC3", 2, -1},
-	{"\xE2\x82z", 3, -1},                /* bad continuation */
+	{"\xE2\x82z", 3, -1}, /* bad continuation */
 	{"\xC3\xC3\xA9", 3, -1},
-	{"\xF0\x9F\x98\x80\x80", 5, -1},     /* extra continuation */
+	{"\xF0\x9F\x98\x80\x80", 5, -1}, /* extra continuation */
 };
 
 static void test_crdt_utf8_count(void **state)
@@ -374,8 +371,8 @@ static void test_crdt_utf8_count(void **state)
 	for (size_t i = 0; i < sizeof utf8_cases / sizeof utf8_cases[0]; i++) {
 		long got = crdt_utf8_count(utf8_cases[i].s, utf8_cases[i].n);
 		if (got != utf8_cases[i].count)
-			fail_msg("crdt_utf8_count(case %zu) = %ld, expected %ld", i,
-				 got, utf8_cases[i].count);
+			fail_msg("crdt_utf8_count(case %zu) = %ld, expected %ld", i, got,
+				 utf8_cases[i].count);
 	}
 	/* Every code point round-trips through our encoder. */
 	char buf[8];
@@ -520,16 +517,16 @@ static void test_crdt_batch_no_merge_noncontiguous(void **state)
 	(void)state;
 	crdt_op first = mk_ins(1, 0, 10, "abc", NOID, NOID);
 	crdt_op cand[] = {
-		mk_ins(1, 4, 13, "d", ID(1, 2), NOID),     /* counter gap */
-		mk_ins(1, 2, 13, "d", ID(1, 2), NOID),     /* counter overlap */
-		mk_ins(1, 3, 14, "d", ID(1, 2), NOID),     /* Lamport gap */
-		mk_ins(1, 3, 12, "d", ID(1, 2), NOID),     /* Lamport overlap */
-		mk_ins(2, 3, 13, "d", ID(1, 2), NOID),     /* other replica */
-		mk_ins(1, 3, 13, "d", ID(1, 1), NOID),     /* left not the last unit */
-		mk_ins(1, 3, 13, "d", NOID, NOID),         /* left at start */
+		mk_ins(1, 4, 13, "d", ID(1, 2), NOID),	   /* counter gap */
+		mk_ins(1, 2, 13, "d", ID(1, 2), NOID),	   /* counter overlap */
+		mk_ins(1, 3, 14, "d", ID(1, 2), NOID),	   /* Lamport gap */
+		mk_ins(1, 3, 12, "d", ID(1, 2), NOID),	   /* Lamport overlap */
+		mk_ins(2, 3, 13, "d", ID(1, 2), NOID),	   /* other replica */
+		mk_ins(1, 3, 13, "d", ID(1, 1), NOID),	   /* left not the last unit */
+		mk_ins(1, 3, 13, "d", NOID, NOID),	   /* left at start */
 		mk_ins(1, 3, 13, "d", ID(1, 2), ID(5, 0)), /* other right origin */
-		mk_ins(1, 3, 13, NULL, ID(1, 2), NOID),    /* collected after text */
-		mk_del(1, 3, 13, ID(1, 0), 1),             /* other kind */
+		mk_ins(1, 3, 13, NULL, ID(1, 2), NOID),	   /* collected after text */
+		mk_del(1, 3, 13, ID(1, 0), 1),		   /* other kind */
 	};
 	cand[8].len = 2;
 	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
@@ -546,7 +543,7 @@ static void test_crdt_batch_no_merge_noncontiguous(void **state)
 	crdt_op dfirst = mk_del(1, 20, 50, ID(4, 10), 3);
 	crdt_op dcand[] = {
 		mk_del(1, 23, 53, ID(4, 14), 1), /* target gap */
-		mk_del(1, 23, 53, ID(4, 9), 1),  /* backspace: target before */
+		mk_del(1, 23, 53, ID(4, 9), 1),	 /* backspace: target before */
 		mk_del(1, 23, 53, ID(5, 13), 1), /* other target replica */
 		mk_del(1, 24, 54, ID(4, 13), 1), /* counter gap */
 		mk_del(1, 23, 55, ID(4, 13), 1), /* Lamport gap */
@@ -748,8 +745,8 @@ static void test_crdt_delete_start_middle_end(void **state)
 	crdt_batch *b = new_batch();
 	ins(d, 0, "hello", NULL);
 	ins(d, 5, " world", NULL);
-	ins(d, 0, "X", NULL);  /* (1,11) */
-	ins(d, 3, "Y", NULL);  /* (1,12) */
+	ins(d, 0, "X", NULL); /* (1,11) */
+	ins(d, 3, "Y", NULL); /* (1,12) */
 	assert_doc_text(d, "XheYllo world");
 	uint32_t seen = crdt_doc_seen(d, 1);
 	assert_int_equal(seen, 13);
@@ -881,19 +878,16 @@ static void test_crdt_edit_out_of_range(void **state)
 		int is_insert;
 		size_t pos, len;
 	} cases[] = {
-		{1, 4, 0},         {1, 100, 0},       {1, SIZE_MAX, 0},
-		{0, 0, 4},         {0, 2, 2},         {0, 3, 1},
-		{0, 4, 1},         {0, 1, SIZE_MAX},  {0, SIZE_MAX, 2},
-		{0, SIZE_MAX, SIZE_MAX},
+		{1, 4, 0}, {1, 100, 0}, {1, SIZE_MAX, 0}, {0, 0, 4},	    {0, 2, 2},
+		{0, 3, 1}, {0, 4, 1},	{0, 1, SIZE_MAX}, {0, SIZE_MAX, 2}, {0, SIZE_MAX, SIZE_MAX},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		state_take(d, &s);
-		int st = cases[i].is_insert
-				 ? crdt_doc_insert(d, cases[i].pos, "x", 1, b)
-				 : crdt_doc_delete(d, cases[i].pos, cases[i].len, b);
+		int st = cases[i].is_insert ? crdt_doc_insert(d, cases[i].pos, "x", 1, b)
+					    : crdt_doc_delete(d, cases[i].pos, cases[i].len, b);
 		if (st != CRDT_ERANGE)
-			fail_msg("case %zu: status %d (%s), expected CRDT_ERANGE", i,
-				 st, crdt_strerror(st));
+			fail_msg("case %zu: status %d (%s), expected CRDT_ERANGE", i, st,
+				 crdt_strerror(st));
 		state_assert_same(d, &s);
 		assert_int_equal(crdt_batch_count(b), 0);
 	}
@@ -923,8 +917,7 @@ static void test_crdt_insert_invalid_utf8(void **state)
 		ninvalid++;
 		for (size_t pos = 0; pos <= 3; pos++) {
 			state_take(d, &s);
-			assert_status(crdt_doc_insert(d, pos, utf8_cases[i].s,
-						      utf8_cases[i].n, b),
+			assert_status(crdt_doc_insert(d, pos, utf8_cases[i].s, utf8_cases[i].n, b),
 				      CRDT_EUTF8);
 			state_assert_same(d, &s);
 			assert_int_equal(crdt_batch_count(b), 0);
@@ -957,15 +950,18 @@ static void test_crdt_multibyte_positions(void **state)
 	assert_int_equal(crdt_doc_seen(d, 1), 3);
 
 	ins(d, 1, "ab", NULL);
-	assert_doc_text(d, "\xC3\xA9" "ab\xE4\xB8\xAD\xF0\x9F\x98\x80");
-	ins(d, 5, "\xC3\x9F", NULL); /* ß at end */
+	assert_doc_text(d, "\xC3\xA9"
+			   "ab\xE4\xB8\xAD\xF0\x9F\x98\x80");
+	ins(d, 5, "\xC3\x9F", NULL);	     /* ß at end */
 	ins(d, 4, "\xF0\x9F\x8E\x89", NULL); /* 🎉 between 中 and 😀 */
-	assert_doc_text(d, "\xC3\xA9" "ab\xE4\xB8\xAD\xF0\x9F\x8E\x89\xF0\x9F\x98\x80\xC3\x9F");
+	assert_doc_text(d, "\xC3\xA9"
+			   "ab\xE4\xB8\xAD\xF0\x9F\x8E\x89\xF0\x9F\x98\x80\xC3\x9F");
 	assert_int_equal(crdt_doc_length(d), 7);
 	assert_int_equal(crdt_doc_utf8_bytes(d), 2 + 2 + 3 + 4 + 4 + 2);
 
 	del(d, 3, 1, NULL); /* 中 */
-	assert_doc_text(d, "\xC3\xA9" "ab\xF0\x9F\x8E\x89\xF0\x9F\x98\x80\xC3\x9F");
+	assert_doc_text(d, "\xC3\xA9"
+			   "ab\xF0\x9F\x8E\x89\xF0\x9F\x98\x80\xC3\x9F");
 	del(d, 0, 1, NULL); /* é */
 	assert_doc_text(d, "ab\xF0\x9F\x8E\x89\xF0\x9F\x98\x80\xC3\x9F");
 	del(d, 2, 2, NULL); /* both emoji */
@@ -974,7 +970,8 @@ static void test_crdt_multibyte_positions(void **state)
 	assert_int_equal(crdt_doc_utf8_bytes(d), 4);
 
 	/* boundary code points */
-	ins(d, 3, "\x7F\xC2\x80\xDF\xBF\xE0\xA0\x80\xEF\xBF\xBF\xF0\x90\x80\x80\xF4\x8F\xBF\xBF", NULL);
+	ins(d, 3, "\x7F\xC2\x80\xDF\xBF\xE0\xA0\x80\xEF\xBF\xBF\xF0\x90\x80\x80\xF4\x8F\xBF\xBF",
+	    NULL);
 	assert_int_equal(crdt_doc_length(d), 10);
 	del(d, 4, 5, NULL);
 	assert_doc_text(d, "ab\xC3\x9F\x7F\xF4\x8F\xBF\xBF");
@@ -1227,8 +1224,7 @@ static void test_crdt_apply_pending_then_applied(void **state)
 	assert_int_equal(crdt_doc_seen(d, 3), 1);
 	/* all of them are now duplicates */
 	for (size_t i = 0; i < c.log.len; i++)
-		assert_status(crdt_doc_apply(d, &c.log.ops[i], NULL, NULL),
-			      CRDT_DUPLICATE);
+		assert_status(crdt_doc_apply(d, &c.log.ops[i], NULL, NULL), CRDT_DUPLICATE);
 
 	/* a partial order: o1, then d4 (held until o2), then o2 */
 	crdt_doc *e = new_doc_pending(10, 10, 1 << 20);
@@ -1279,11 +1275,9 @@ static void test_crdt_apply_pending_full(void **state)
 	ins(a, 4, "abc", t2);
 	ins(b, 0, "xyz", t3);
 	d = new_doc_pending(9, 100, 5);
-	assert_status(crdt_doc_apply(d, crdt_batch_get(t2, 0), NULL, NULL),
-		      CRDT_PENDING);
+	assert_status(crdt_doc_apply(d, crdt_batch_get(t2, 0), NULL, NULL), CRDT_PENDING);
 	state_take(d, &s);
-	assert_status(crdt_doc_apply(d, crdt_batch_get(t3, 0), NULL, NULL),
-		      CRDT_EPENDING_FULL);
+	assert_status(crdt_doc_apply(d, crdt_batch_get(t3, 0), NULL, NULL), CRDT_EPENDING_FULL);
 	state_assert_same(d, &s);
 	apply_batch(d, t1, CRDT_OK);
 	assert_int_equal(crdt_doc_pending(d), 0);
@@ -1296,6 +1290,78 @@ static void test_crdt_apply_pending_full(void **state)
 	crdt_doc_free(b);
 	crdt_doc_free(d);
 	chain_free(&c);
+}
+
+/* max_pending_bytes 0 means 1 MiB of held text. */
+static void test_crdt_apply_pending_default_bytes(void **state)
+{
+	(void)state;
+	crdt_doc *a = new_doc(1);
+	crdt_batch *t1 = new_batch(), *t2 = new_batch(), *t3 = new_batch();
+	ins(a, 0, "base", t1);
+	size_t big = (size_t)2 << 20; /* 2 MiB of text */
+	char *text = malloc(big + 1);
+	assert_non_null(text);
+	memset(text, 'q', big);
+	text[big] = 0;
+	assert_ok(crdt_doc_insert(a, 4, text, big, t2));
+	ins(a, 2, "small", t3);
+	crdt_doc *d = new_doc_pending(9, 100, 0);
+	doc_state s;
+	state_take(d, &s);
+	assert_status(crdt_doc_apply(d, crdt_batch_get(t2, 0), NULL, NULL), CRDT_EPENDING_FULL);
+	state_assert_same(d, &s);
+	assert_status(crdt_doc_apply(d, crdt_batch_get(t3, 0), NULL, NULL), CRDT_PENDING);
+	apply_batch(d, t1, CRDT_OK);
+	/* "small" also follows the big op in replica 1's counters */
+	assert_int_equal(crdt_doc_pending(d), 1);
+	apply_batch(d, t2, CRDT_OK);
+	assert_int_equal(crdt_doc_pending(d), 0);
+	assert_same_text(a, d);
+	free(text);
+	crdt_batch_free(t1);
+	crdt_batch_free(t2);
+	crdt_batch_free(t3);
+	crdt_doc_free(a);
+	crdt_doc_free(d);
+}
+
+/* A clock pushed near its limit by a remote op: local edits that would
+ * overflow it fail with CRDT_ELIMIT and change nothing. */
+static void test_crdt_edit_clock_limit(void **state)
+{
+	(void)state;
+	crdt_doc *d = new_doc(1);
+	crdt_batch *b = new_batch();
+	ins(d, 0, "abc", NULL);
+	/* crdt.h does not say where Lamport times end: 2^32 or, like counters,
+	 * CRDT_MAX_COUNTER. Take the clock to 200 below whichever it is. */
+	uint32_t top = UINT32_MAX - 200;
+	crdt_op far = mk_ins(2, 0, top, "x", NOID, NOID);
+	int st = crdt_doc_apply(d, &far, NULL, NULL);
+	if (st == CRDT_EINVAL || st == CRDT_ELIMIT) {
+		top = CRDT_MAX_COUNTER - 200;
+		far.lamport = top;
+		st = crdt_doc_apply(d, &far, NULL, NULL);
+	}
+	assert_ok(st);
+	assert_int_equal(crdt_doc_clock(d), top + 1);
+	ins(d, 0, "y", NULL); /* room for a little more */
+	char text[512];
+	memset(text, 'z', sizeof text);
+	doc_state s;
+	state_take(d, &s);
+	assert_status(crdt_doc_insert(d, 1, text, sizeof text, b), CRDT_ELIMIT);
+	state_assert_same(d, &s);
+	assert_int_equal(crdt_batch_count(b), 0);
+	for (int i = 0; i < 15; i++) /* 150 of the ~198 Lamport times left */
+		ins(d, 0, "0123456789", NULL);
+	state_take(d, &s);
+	assert_status(crdt_doc_delete(d, 0, crdt_doc_length(d), b), CRDT_ELIMIT);
+	state_assert_same(d, &s);
+	assert_int_equal(crdt_batch_count(b), 0);
+	crdt_batch_free(b);
+	crdt_doc_free(d);
 }
 
 static void test_crdt_apply_malformed(void **state)
@@ -1356,39 +1422,32 @@ static void test_crdt_apply_malformed(void **state)
 	o = mk_ins(Z, 0, 100, "x\xE2\x82", NOID, NOID);
 	o.len = 2;
 	CASE("truncated sequence in text", o, CRDT_EUTF8);
-	CASE("Lamport equal to left origin's",
-	     mk_ins(Z, 0, L0, "q", ID(1, 0), ID(1, 1)), CRDT_EINVAL);
-	CASE("Lamport equal to right origin's",
-	     mk_ins(Z, 0, L0 + 1, "q", ID(1, 0), ID(1, 1)), CRDT_EINVAL);
+	CASE("Lamport equal to left origin's", mk_ins(Z, 0, L0, "q", ID(1, 0), ID(1, 1)),
+	     CRDT_EINVAL);
+	CASE("Lamport equal to right origin's", mk_ins(Z, 0, L0 + 1, "q", ID(1, 0), ID(1, 1)),
+	     CRDT_EINVAL);
 	if (L0 > 0)
-		CASE("Lamport before left origin's",
-		     mk_ins(Z, 0, L0 - 1, "q", ID(1, 0), NOID), CRDT_EINVAL);
-	CASE("delete Lamport equal to target's",
-	     mk_del(Z, 0, L0 + 1, ID(1, 1), 1), CRDT_EINVAL);
-	CASE("Lamport not after the replica's previous op",
-	     mk_ins(1, 4, LD, "q", NOID, NOID), CRDT_EINVAL);
-	CASE("counter overflow",
-	     mk_ins(Z, CRDT_MAX_COUNTER - 1, 100, "abcd", NOID, NOID), CRDT_EINVAL);
-	CASE("counter wraps 32 bits",
-	     mk_ins(Z, UINT32_MAX, 100, "ab", NOID, NOID), CRDT_EINVAL);
-	CASE("delete counter overflow",
-	     mk_del(Z, CRDT_MAX_COUNTER, 100, ID(1, 0), 2), CRDT_EINVAL);
-	CASE("Lamport overflow",
-	     mk_ins(Z, 0, UINT32_MAX, "ab", NOID, NOID), CRDT_EINVAL);
-	CASE("delete Lamport overflow",
-	     mk_del(Z, 0, UINT32_MAX, ID(1, 0), 2), CRDT_EINVAL);
-	CASE("delete longer than CRDT_MAX_OP_LEN",
-	     mk_del(Z, 0, 100, ID(1, 0), CRDT_MAX_OP_LEN + 1), CRDT_EINVAL);
-	CASE("delete target counter overflow",
-	     mk_del(Z, 0, 100, ID(1, UINT32_MAX), 2), CRDT_EINVAL);
-	CASE("left origin is a delete op's id",
-	     mk_ins(Z, 0, 100, "q", ID(1, 3), NOID), CRDT_EINVAL);
-	CASE("right origin is a delete op's id",
-	     mk_ins(Z, 0, 100, "q", ID(1, 1), ID(1, 3)), CRDT_EINVAL);
-	CASE("delete of a delete op's id", mk_del(Z, 0, 100, ID(1, 3), 1),
+		CASE("Lamport before left origin's", mk_ins(Z, 0, L0 - 1, "q", ID(1, 0), NOID),
+		     CRDT_EINVAL);
+	CASE("delete Lamport equal to target's", mk_del(Z, 0, L0 + 1, ID(1, 1), 1), CRDT_EINVAL);
+	CASE("Lamport not after the replica's previous op", mk_ins(1, 4, LD, "q", NOID, NOID),
 	     CRDT_EINVAL);
-	CASE("replica 0", mk_ins(CRDT_NO_REPLICA, 0, 100, "q", NOID, NOID),
+	CASE("counter overflow", mk_ins(Z, CRDT_MAX_COUNTER - 1, 100, "abcd", NOID, NOID),
 	     CRDT_EINVAL);
+	CASE("counter wraps 32 bits", mk_ins(Z, UINT32_MAX, 100, "ab", NOID, NOID), CRDT_EINVAL);
+	CASE("delete counter overflow", mk_del(Z, CRDT_MAX_COUNTER, 100, ID(1, 0), 2), CRDT_EINVAL);
+	CASE("Lamport overflow", mk_ins(Z, 0, UINT32_MAX, "ab", NOID, NOID), CRDT_EINVAL);
+	CASE("delete Lamport overflow", mk_del(Z, 0, UINT32_MAX, ID(1, 0), 2), CRDT_EINVAL);
+	CASE("delete longer than CRDT_MAX_OP_LEN", mk_del(Z, 0, 100, ID(1, 0), CRDT_MAX_OP_LEN + 1),
+	     CRDT_EINVAL);
+	CASE("delete target counter overflow", mk_del(Z, 0, 100, ID(1, UINT32_MAX), 2),
+	     CRDT_EINVAL);
+	CASE("left origin is a delete op's id", mk_ins(Z, 0, 100, "q", ID(1, 3), NOID),
+	     CRDT_EINVAL);
+	CASE("right origin is a delete op's id", mk_ins(Z, 0, 100, "q", ID(1, 1), ID(1, 3)),
+	     CRDT_EINVAL);
+	CASE("delete of a delete op's id", mk_del(Z, 0, 100, ID(1, 3), 1), CRDT_EINVAL);
+	CASE("replica 0", mk_ins(CRDT_NO_REPLICA, 0, 100, "q", NOID, NOID), CRDT_EINVAL);
 #undef CASE
 	assert_true(n <= sizeof cases / sizeof cases[0]);
 
@@ -1397,9 +1456,8 @@ static void test_crdt_apply_malformed(void **state)
 		state_take(x, &s);
 		int st = crdt_doc_apply(x, &cases[i].op, NULL, NULL);
 		if (st != cases[i].want)
-			fail_msg("%s: status %d (%s), expected %d (%s)", cases[i].what,
-				 st, crdt_strerror(st), cases[i].want,
-				 crdt_strerror(cases[i].want));
+			fail_msg("%s: status %d (%s), expected %d (%s)", cases[i].what, st,
+				 crdt_strerror(st), cases[i].want, crdt_strerror(cases[i].want));
 		state_assert_same(x, &s);
 	}
 	/* The same malformed ops are rejected, not held, when pending is on. */
@@ -1522,12 +1580,14 @@ static void test_crdt_apply_patches_shape(void **state)
 	del(a, 3, 5, t);
 	for (size_t i = 0; i < crdt_batch_count(t); i++)
 		mapply(b, &m, crdt_batch_get(t, i), CRDT_OK);
-	assert_doc_text(b, "012\xC3\xA9\xC3\xA9" "89");
+	assert_doc_text(b, "012\xC3\xA9\xC3\xA9"
+			   "89");
 	crdt_batch_clear(t);
 	ins(a, 1, "\xF0\x9F\x98\x80!", t);
 	for (size_t i = 0; i < crdt_batch_count(t); i++)
 		mapply(b, &m, crdt_batch_get(t, i), CRDT_OK);
-	assert_doc_text(b, "0\xF0\x9F\x98\x80!12\xC3\xA9\xC3\xA9" "89");
+	assert_doc_text(b, "0\xF0\x9F\x98\x80!12\xC3\xA9\xC3\xA9"
+			   "89");
 	tu_text_free(&m.t);
 	crdt_batch_free(t);
 	crdt_doc_free(a);
@@ -1611,8 +1671,8 @@ static void test_crdt_version_seen_clock(void **state)
 /* ---- ops_since -------------------------------------------------------------------- */
 
 /* Units covered by a batch, checked against [lo[r], hi[r]) for each replica. */
-static void assert_batch_covers(const crdt_batch *b, const crdt_vv_entry *lo,
-				size_t nlo, const crdt_vv_entry *hi, size_t nhi)
+static void assert_batch_covers(const crdt_batch *b, const crdt_vv_entry *lo, size_t nlo,
+				const crdt_vv_entry *hi, size_t nhi)
 {
 	for (size_t h = 0; h < nhi; h++) {
 		crdt_replica r = hi[h].replica;
@@ -1633,8 +1693,7 @@ static void assert_batch_covers(const crdt_batch *b, const crdt_vv_entry *lo,
 				uint32_t cnt = op->id.counter + k;
 				if (cnt < from || cnt >= hi[h].next)
 					fail_msg("ops_since sent (%llu,%u), outside [%u,%u)",
-						 (unsigned long long)r, cnt, from,
-						 hi[h].next);
+						 (unsigned long long)r, cnt, from, hi[h].next);
 				if (cov[cnt - from]++)
 					fail_msg("ops_since sent (%llu,%u) twice",
 						 (unsigned long long)r, cnt);
@@ -1642,8 +1701,8 @@ static void assert_batch_covers(const crdt_batch *b, const crdt_vv_entry *lo,
 		}
 		for (size_t k = 0; k < span; k++)
 			if (!cov[k])
-				fail_msg("ops_since missed (%llu,%zu)",
-					 (unsigned long long)r, from + k);
+				fail_msg("ops_since missed (%llu,%zu)", (unsigned long long)r,
+					 from + k);
 		free(cov);
 	}
 	/* nothing from replicas the source does not know */
@@ -1745,13 +1804,13 @@ static void test_crdt_ops_since_collected(void **state)
 	crdt_doc *a = new_doc(1);
 	crdt_doc *early = new_doc(4);
 	crdt_batch *t = new_batch();
-	ins(a, 0, "hello cruel world", t);      /* (1,0..16) */
-	apply_batch(early, t, CRDT_OK);         /* early has the live text */
+	ins(a, 0, "hello cruel world", t); /* (1,0..16) */
+	apply_batch(early, t, CRDT_OK);	   /* early has the live text */
 	size_t nearly;
 	crdt_vv_entry *vearly = tu_doc_version(early, &nearly);
-	del(a, 6, 6, NULL);                      /* "cruel " collected */
+	del(a, 6, 6, NULL); /* "cruel " collected */
 	ins(a, 0, "temp", NULL);
-	del(a, 0, 4, NULL);                      /* a whole run deleted */
+	del(a, 0, 4, NULL); /* a whole run deleted */
 	assert_doc_text(a, "hello world");
 
 	crdt_batch *out = new_batch();
@@ -2096,8 +2155,8 @@ static void test_crdt_decode_trailing_bytes(void **state)
 }
 
 /* Decode a damaged copy; it must fail cleanly or give a sound document. */
-static void decode_damaged(const uint8_t *p, size_t len, int version_damaged,
-			   tu_alloc *al, size_t *accepted)
+static void decode_damaged(const uint8_t *p, size_t len, int version_damaged, tu_alloc *al,
+			   size_t *accepted)
 {
 	crdt_options o;
 	memset(&o, 0, sizeof o);
@@ -2106,8 +2165,7 @@ static void decode_damaged(const uint8_t *p, size_t len, int version_damaged,
 	crdt_doc *d = crdt_doc_decode(p, len, 3, &o, &st);
 	if (!d) {
 		if (!(st == CRDT_ECORRUPT || (version_damaged && st == CRDT_EVERSION)))
-			fail_msg("damaged snapshot: status %d (%s)", st,
-				 crdt_strerror(st));
+			fail_msg("damaged snapshot: status %d (%s)", st, crdt_strerror(st));
 		assert_int_equal(al->held, 0);
 		return;
 	}
@@ -2121,8 +2179,7 @@ static void decode_damaged(const uint8_t *p, size_t len, int version_damaged,
 	/* still usable (a damaged clock or counter may be at its limit) */
 	st = crdt_doc_insert(d, 0, "x", 1, NULL);
 	if (st != CRDT_OK && st != CRDT_ELIMIT)
-		fail_msg("insert into a decoded damaged doc: %d (%s)", st,
-			 crdt_strerror(st));
+		fail_msg("insert into a decoded damaged doc: %d (%s)", st, crdt_strerror(st));
 	if (st == CRDT_OK) {
 		st = crdt_doc_delete(d, 0, 1, NULL);
 		assert_true(st == CRDT_OK || st == CRDT_ELIMIT);
@@ -2176,8 +2233,7 @@ static void test_crdt_decode_damaged(void **state)
 		decode_damaged(p, len, p[0] != snap[0], &al, &accepted);
 		tried++;
 	}
-	print_message("damaged snapshots: %zu tried, %zu decoded to sound docs\n",
-		      tried, accepted);
+	print_message("damaged snapshots: %zu tried, %zu decoded to sound docs\n", tried, accepted);
 	assert_int_equal(al.bad_release, 0);
 	free(p);
 	free(snap);
@@ -2291,11 +2347,11 @@ static void test_crdt_memory_accounting(void **state)
 enum step_kind { S_INS, S_DEL, S_APPLY };
 typedef struct step {
 	enum step_kind kind;
-	long pos;         /* -1: middle, -2: end */
-	long len;         /* delete: -1 whole text */
+	long pos; /* -1: middle, -2: end */
+	long len; /* delete: -1 whole text */
 	const char *text;
-	int op;           /* S_APPLY: index into the remote ops */
-	int want;         /* S_APPLY: expected status */
+	int op;	  /* S_APPLY: index into the remote ops */
+	int want; /* S_APPLY: expected status */
 } step;
 
 static const step scenario[] = {
@@ -2345,8 +2401,7 @@ static tu_oplog remote_ops(void)
 	return l;
 }
 
-static int run_step(crdt_doc *d, const step *s, const tu_oplog *remote,
-		    crdt_batch *out)
+static int run_step(crdt_doc *d, const step *s, const tu_oplog *remote, crdt_batch *out)
 {
 	size_t len = crdt_doc_length(d);
 	size_t pos = s->pos == -1 ? len / 2 : s->pos == -2 ? len : (size_t)s->pos;
@@ -2425,17 +2480,16 @@ static long fault_run(long n, int persistent, tu_oplog *remote, char **expect)
 			free(before.text);
 		}
 		if (st != want)
-			fail_msg("step %zu (fault at %ld, %s): status %d (%s), expected %d",
-				 i, n, persistent ? "persistent" : "once", st,
-				 crdt_strerror(st), want);
+			fail_msg("step %zu (fault at %ld, %s): status %d (%s), expected %d", i, n,
+				 persistent ? "persistent" : "once", st, crdt_strerror(st), want);
 		assert_check(d);
 		assert_int_equal(crdt_doc_memory(d), al.held);
 		if (expect[i]) {
 			size_t tn;
 			char *t = tu_doc_text(d, &tn);
 			if (strcmp(t, expect[i]) != 0)
-				fail_msg("step %zu (fault at %ld): text \"%s\", expected \"%s\"",
-					 i, n, t, expect[i]);
+				fail_msg("step %zu (fault at %ld): text \"%s\", expected \"%s\"", i,
+					 n, t, expect[i]);
 			free(t);
 		}
 	}
@@ -2521,8 +2575,7 @@ static void test_crdt_memory_fault_decode(void **state)
 			crdt_doc_free(d);
 		}
 		if (al.held)
-			fail_msg("decode with allocation %ld failing leaked %zu bytes", n,
-				 al.held);
+			fail_msg("decode with allocation %ld failing leaked %zu bytes", n, al.held);
 		assert_int_equal(al.bad_release, 0);
 		if (f.failures == 0)
 			break;
@@ -2614,6 +2667,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crdt_apply_missing_dependency),
 		cmocka_unit_test(test_crdt_apply_pending_then_applied),
 		cmocka_unit_test(test_crdt_apply_pending_full),
+		cmocka_unit_test(test_crdt_apply_pending_default_bytes),
+		cmocka_unit_test(test_crdt_edit_clock_limit),
 		cmocka_unit_test(test_crdt_apply_malformed),
 		cmocka_unit_test(test_crdt_apply_patches),
 		cmocka_unit_test(test_crdt_apply_patches_shape),

@@ -16,8 +16,8 @@
 
 #include "sim.h"
 
-static void run_seeds(uint64_t first, unsigned nseeds, unsigned steps,
-		      unsigned replicas, uint32_t max_pending)
+static void run_seeds(uint64_t first, unsigned nseeds, unsigned steps, unsigned replicas,
+		      uint32_t max_pending)
 {
 	char err[1024];
 	unsigned failed = 0;
@@ -49,7 +49,7 @@ static void test_crdt_converge_short_runs(void **state)
 static void test_crdt_converge_long_runs(void **state)
 {
 	(void)state;
-	run_seeds(1001, 6, 4000, 0, 0);
+	run_seeds(1001, 4, 3000, 0, 0);
 }
 
 static void test_crdt_converge_two_replicas(void **state)
@@ -61,7 +61,7 @@ static void test_crdt_converge_two_replicas(void **state)
 static void test_crdt_converge_five_replicas(void **state)
 {
 	(void)state;
-	run_seeds(3001, 8, 1500, 5, 0);
+	run_seeds(3001, 6, 1200, 5, 0);
 }
 
 int main(int argc, char **argv)

@@ -27,8 +27,7 @@ enum dir { FWD, BWD };
 
 /* Type `word` at code point `pos`, one keystroke (one op) at a time; every
  * keystroke's ops are appended to `log`. */
-static void type_word(crdt_doc *d, size_t pos, const char *word, enum dir dir,
-		      tu_oplog *log)
+static void type_word(crdt_doc *d, size_t pos, const char *word, enum dir dir, tu_oplog *log)
 {
 	crdt_batch *b = crdt_batch_new(NULL);
 	assert_non_null(b);
@@ -61,9 +60,8 @@ static void deliver(crdt_doc *to, const tu_oplog *log, size_t from)
 }
 
 /* Fail unless d's text is prefix + some permutation of words + suffix. */
-static void assert_words_whole(const crdt_doc *d, const char *prefix,
-			       const char *suffix, const char *const *words,
-			       size_t n)
+static void assert_words_whole(const crdt_doc *d, const char *prefix, const char *suffix,
+			       const char *const *words, size_t n)
 {
 	assert_true(n >= 1 && n <= 4);
 	char *text = tu_doc_text(d, NULL);
@@ -101,8 +99,8 @@ static void assert_words_whole(const crdt_doc *d, const char *prefix,
 		for (size_t k = 0; k < n; k++)
 			off += (size_t)snprintf(list + off, sizeof list - off, "%s\"%s\"",
 						k ? ", " : "", words[k]);
-		fail_msg("text \"%s\" is not \"%s\" + whole words {%s} + \"%s\"", text,
-			 prefix, list, suffix);
+		fail_msg("text \"%s\" is not \"%s\" + whole words {%s} + \"%s\"", text, prefix,
+			 list, suffix);
 	}
 	free(text);
 }
@@ -124,9 +122,8 @@ static void share_base(crdt_doc **docs, size_t n, const char *base)
 }
 
 /* Two replicas type w1 / w2 at `pos` of `base`, then exchange. */
-static void two_words(crdt_replica ra, crdt_replica rb, const char *base,
-		      size_t pos, const char *w1, enum dir d1, const char *w2,
-		      enum dir d2)
+static void two_words(crdt_replica ra, crdt_replica rb, const char *base, size_t pos,
+		      const char *w1, enum dir d1, const char *w2, enum dir d2)
 {
 	crdt_doc *docs[3];
 	docs[0] = crdt_doc_new(ra, NULL);
@@ -161,16 +158,14 @@ static void two_words(crdt_replica ra, crdt_replica rb, const char *base,
 		crdt_doc_free(docs[i]);
 }
 
-static void all_directions(const char *base, size_t pos, const char *w1,
-			   const char *w2)
+static void all_directions(const char *base, size_t pos, const char *w1, const char *w2)
 {
 	const enum dir dirs[2] = {FWD, BWD};
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++) {
 			two_words(1, 2, base, pos, w1, dirs[i], w2, dirs[j]);
 			two_words(2, 1, base, pos, w1, dirs[i], w2, dirs[j]);
-			two_words(0xFFFFFFFFFFFFull, 7, base, pos, w1, dirs[i], w2,
-				  dirs[j]);
+			two_words(0xFFFFFFFFFFFFull, 7, base, pos, w1, dirs[i], w2, dirs[j]);
 		}
 }
 
@@ -209,8 +204,7 @@ static void test_crdt_interleave_middle_of_text(void **state)
 static void test_crdt_interleave_multibyte(void **state)
 {
 	(void)state;
-	all_directions("", 0, "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
-		       "\xC3\x85\xC3\x84\xC3\x96");
+	all_directions("", 0, "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", "\xC3\x85\xC3\x84\xC3\x96");
 	all_directions("h\xC3\xA9llo w\xC3\xB6rld", 6,
 		       "\xF0\x9F\x98\x80\xF0\x9F\x8E\x89\xF0\x9D\x84\x9E",
 		       "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
@@ -245,8 +239,8 @@ static void test_crdt_interleave_three_replicas(void **state)
 			left = 0;
 			for (int i = 0; i < 3; i++)
 				if (at[i] < l[i].len) {
-					assert_ok(crdt_doc_apply(d[3], &l[i].ops[at[i]++],
-								 NULL, NULL));
+					assert_ok(crdt_doc_apply(d[3], &l[i].ops[at[i]++], NULL,
+								 NULL));
 					left = 1;
 				}
 		}
@@ -269,8 +263,7 @@ static void neighbour_deleted(enum dir da, enum dir db, int which, int swap)
 {
 	crdt_doc *d[3];
 	for (int i = 0; i < 3; i++) {
-		d[i] = crdt_doc_new(swap ? (crdt_replica)(3 - i) : (crdt_replica)(i + 1),
-				    NULL);
+		d[i] = crdt_doc_new(swap ? (crdt_replica)(3 - i) : (crdt_replica)(i + 1), NULL);
 		assert_non_null(d[i]);
 	}
 	share_base(d, 3, "abcd");
@@ -340,7 +333,7 @@ static void test_crdt_interleave_random(void **state)
 	(void)state;
 	tu_rng rng;
 	tu_rng_seed(&rng, 2024);
-	for (int it = 0; it < 300; it++) {
+	for (int it = 0; it < 1000; it++) {
 		char base[128], w1[64], w2[64];
 		size_t off = 0;
 		size_t blen = tu_rng_below(&rng, 20);
@@ -351,10 +344,10 @@ static void test_crdt_interleave_random(void **state)
 		size_t n1 = 1 + tu_rng_below(&rng, 8), n2 = 1 + tu_rng_below(&rng, 8);
 		off = 0;
 		for (size_t i = 0; i < n1; i++)
-			off += tu_utf8_put(
-				tu_rng_chance(&rng, 50) ? (uint32_t)('A' + tu_rng_below(&rng, 26))
-							: 0x391 + (uint32_t)tu_rng_below(&rng, 17),
-				w1 + off);
+			off += tu_utf8_put(tu_rng_chance(&rng, 50)
+						   ? (uint32_t)('A' + tu_rng_below(&rng, 26))
+						   : 0x391 + (uint32_t)tu_rng_below(&rng, 17),
+					   w1 + off);
 		w1[off] = 0;
 		off = 0;
 		for (size_t i = 0; i < n2; i++)

@@ -172,8 +172,8 @@ size_t tu_utf8_get(const char *s, uint32_t *cp)
 		return 2;
 	}
 	if (u[0] < 0xF0) {
-		*cp = ((uint32_t)(u[0] & 0x0F) << 12) |
-		      ((uint32_t)(u[1] & 0x3F) << 6) | (u[2] & 0x3F);
+		*cp = ((uint32_t)(u[0] & 0x0F) << 12) | ((uint32_t)(u[1] & 0x3F) << 6) |
+		      (u[2] & 0x3F);
 		return 3;
 	}
 	*cp = ((uint32_t)(u[0] & 0x07) << 18) | ((uint32_t)(u[1] & 0x3F) << 12) |
@@ -195,10 +195,9 @@ size_t tu_utf8_offset(const char *s, size_t nbytes, size_t cps)
 uint32_t tu_random_cp(tu_rng *r)
 {
 	static const uint32_t two[] = {0xE9, 0xDF, 0x3A9, 0x436, 0x80, 0x7FF};
-	static const uint32_t three[] = {0x4E2D, 0x20AC, 0x2603, 0x939,
-					 0x800, 0xFFFF, 0xD7FF, 0xE000, 0xFFFD};
-	static const uint32_t four[] = {0x1F600, 0x1D11E, 0x1F389, 0x10348,
-					0x10000, 0x10FFFF};
+	static const uint32_t three[] = {0x4E2D, 0x20AC, 0x2603, 0x939, 0x800,
+					 0xFFFF, 0xD7FF, 0xE000, 0xFFFD};
+	static const uint32_t four[] = {0x1F600, 0x1D11E, 0x1F389, 0x10348, 0x10000, 0x10FFFF};
 	uint64_t k = tu_rng_below(r, 100);
 	if (k < 55)
 		return (uint32_t)('a' + tu_rng_below(r, 26));
@@ -250,8 +249,7 @@ void tu_text_delete(tu_text *t, size_t pos, size_t n)
 		abort();
 	if (n == 0)
 		return;
-	memmove(t->cp + pos, t->cp + pos + n,
-		(t->len - pos - n) * sizeof *t->cp);
+	memmove(t->cp + pos, t->cp + pos + n, (t->len - pos - n) * sizeof *t->cp);
 	t->len -= n;
 }
 
@@ -300,8 +298,7 @@ int tu_text_apply_patch(tu_text *t, const crdt_patch *p)
 		return -1;
 	if (p->inserted > 0 && !p->text)
 		return -1;
-	if (p->text_bytes > 0 &&
-	    crdt_utf8_count(p->text, p->text_bytes) != (long)p->inserted)
+	if (p->text_bytes > 0 && crdt_utf8_count(p->text, p->text_bytes) != (long)p->inserted)
 		return -1;
 	if (p->text_bytes == 0 && p->inserted != 0)
 		return -1;

@@ -32,18 +32,18 @@ int tu_rng_chance(tu_rng *r, unsigned pct);
 /* Failure schedule, shareable between several allocators (a document's and
  * a batch's) so that "the Nth allocation fails" counts them all. */
 typedef struct tu_fault {
-	long countdown;  /* allocations that still succeed; < 0: never fail */
-	int persistent;  /* after the first failure, fail every later one */
-	int tripped;     /* a failure has happened (persistent mode) */
-	long failures;   /* allocations refused */
-	long calls;      /* allocations requested */
+	long countdown; /* allocations that still succeed; < 0: never fail */
+	int persistent; /* after the first failure, fail every later one */
+	int tripped;	/* a failure has happened (persistent mode) */
+	long failures;	/* allocations refused */
+	long calls;	/* allocations requested */
 } tu_fault;
 
 typedef struct tu_alloc {
-	crdt_allocator a;   /* pass &al->a to the library */
-	tu_fault *fault;    /* may be NULL: never fails */
-	size_t held;        /* bytes currently allocated */
-	size_t blocks;      /* blocks currently allocated */
+	crdt_allocator a; /* pass &al->a to the library */
+	tu_fault *fault;  /* may be NULL: never fails */
+	size_t held;	  /* bytes currently allocated */
+	size_t blocks;	  /* blocks currently allocated */
 	size_t peak;
 	size_t bad_release; /* releases whose size or pointer did not match */
 } tu_alloc;
