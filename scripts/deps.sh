@@ -18,6 +18,8 @@ packages=(
 	# sqlite3 + zstd; server: libwebsockets; tests: cmocka)
 	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	libsqlite3-dev sqlite3 libzstd-dev libwebsockets-dev libcmocka-dev
+	# test drivers: quire-dump tests use python3 (standard library only)
+	python3
 	# tools
 	valgrind
 )
