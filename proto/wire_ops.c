@@ -10,8 +10,8 @@
  * Decoding goes through protobuf-c (wire__unpack) and then checks every op
  * for shape before anything reaches the caller: a kind, a non-zero replica,
  * 1 <= len <= CRDT_MAX_OP_LEN, counters and Lamport times that stay within
- * CRDT_MAX_COUNTER over the op's length, origins that are "none" (0, 0) or a
- * real unit, a non-zero delete target, and text that is valid UTF-8 of
+ * CRDT_MAX_COUNTER over the op's length, origins that are "none" (a flag
+ * on the wire) or a real unit, and text that is valid UTF-8 of
  * exactly len code points, or empty for a collected insert. Whether the op
  * fits a document is the engine's business (crdt_doc_apply).
  */
@@ -59,15 +59,23 @@ int wire__op_check(const crdt_op *op)
 
 /* ---- encoding ------------------------------------------------------------------ */
 
+/* On the wire an origin or target of the op's own replica leaves the
+ * replica out (0), and "none" is a flag of its own (quire.proto). */
+static uint64_t wire_replica(const crdt_op *op, crdt_id id)
+{
+	return id.replica == op->id.replica ? 0 : id.replica;
+}
+
 static size_t kind_size(const crdt_op *op)
 {
 	if (op->kind == CRDT_OP_DELETE)
-		return wire__u64_field_size(1, op->target.replica) +
+		return wire__u64_field_size(1, wire_replica(op, op->target)) +
 		       wire__u64_field_size(2, op->target.counter);
-	return wire__u64_field_size(1, op->left.replica) +
-	       wire__u64_field_size(2, op->left.counter) +
-	       wire__u64_field_size(3, op->right.replica) +
-	       wire__u64_field_size(4, op->right.counter) +
+	bool lnone = op->left.replica == CRDT_NO_REPLICA, rnone = op->right.replica == CRDT_NO_REPLICA;
+	return (lnone ? 2 : wire__u64_field_size(1, wire_replica(op, op->left)) +
+				    wire__u64_field_size(2, op->left.counter)) +
+	       (rnone ? 2 : wire__u64_field_size(3, wire_replica(op, op->right)) +
+				    wire__u64_field_size(4, op->right.counter)) +
 	       wire__str_field_size(5, op->text ? op->text_bytes : 0) + (op->text ? 0 : 2);
 }
 
@@ -97,17 +105,28 @@ static uint8_t *op_write(uint8_t *p, const crdt_op *op)
 	size_t kind = kind_size(op);
 	if (op->kind == CRDT_OP_DELETE) {
 		p = wire__put_len_header(p, 6, kind);
-		p = wire__put_u64_field(p, 1, op->target.replica);
+		p = wire__put_u64_field(p, 1, wire_replica(op, op->target));
 		return wire__put_u64_field(p, 2, op->target.counter);
 	}
+	bool lnone = op->left.replica == CRDT_NO_REPLICA, rnone = op->right.replica == CRDT_NO_REPLICA;
 	p = wire__put_len_header(p, 5, kind);
-	p = wire__put_u64_field(p, 1, op->left.replica);
-	p = wire__put_u64_field(p, 2, op->left.counter);
-	p = wire__put_u64_field(p, 3, op->right.replica);
-	p = wire__put_u64_field(p, 4, op->right.counter);
+	if (!lnone) {
+		p = wire__put_u64_field(p, 1, wire_replica(op, op->left));
+		p = wire__put_u64_field(p, 2, op->left.counter);
+	}
+	if (!rnone) {
+		p = wire__put_u64_field(p, 3, wire_replica(op, op->right));
+		p = wire__put_u64_field(p, 4, op->right.counter);
+	}
 	if (op->text == NULL)
-		return wire__put_u64_field(p, 6, 1); /* collected = true */
-	return wire__put_str_field(p, 5, op->text, op->text_bytes);
+		p = wire__put_u64_field(p, 6, 1); /* collected = true */
+	else
+		p = wire__put_str_field(p, 5, op->text, op->text_bytes);
+	if (lnone)
+		p = wire__put_u64_field(p, 7, 1); /* left_none = true */
+	if (rnone)
+		p = wire__put_u64_field(p, 8, 1); /* right_none = true */
+	return p;
 }
 
 uint8_t *wire__ops_write(uint8_t *p, const crdt_op *ops, size_t n, uint32_t field)
@@ -144,9 +163,10 @@ static int op_convert(const Quire__V1__Op *m, crdt_op *op)
 	op->id.counter = m->counter;
 	op->lamport = m->lamport;
 	op->len = m->len;
+	/* replica 0 inside an op is the op's own (quire.proto) */
 	if (m->kind_case == QUIRE__V1__OP__KIND_DELETE) {
 		op->kind = CRDT_OP_DELETE;
-		op->target.replica = m->delete_->target_replica;
+		op->target.replica = m->delete_->target_replica ? m->delete_->target_replica : m->replica;
 		op->target.counter = m->delete_->target_counter;
 		return WIRE_OK;
 	}
@@ -154,10 +174,22 @@ static int op_convert(const Quire__V1__Op *m, crdt_op *op)
 		return WIRE_EFIELD;
 	const Quire__V1__Insert *in = m->insert;
 	op->kind = CRDT_OP_INSERT;
-	op->left.replica = in->left_replica;
-	op->left.counter = in->left_counter;
-	op->right.replica = in->right_replica;
-	op->right.counter = in->right_counter;
+	if (in->left_none) { /* the start: the origin's fields must be unset */
+		if (in->left_replica || in->left_counter)
+			return WIRE_EFIELD;
+		op->left = CRDT_NO_ID;
+	} else {
+		op->left.replica = in->left_replica ? in->left_replica : m->replica;
+		op->left.counter = in->left_counter;
+	}
+	if (in->right_none) {
+		if (in->right_replica || in->right_counter)
+			return WIRE_EFIELD;
+		op->right = CRDT_NO_ID;
+	} else {
+		op->right.replica = in->right_replica ? in->right_replica : m->replica;
+		op->right.counter = in->right_counter;
+	}
 	/* exact: the pre-scan refused strings holding NUL */
 	size_t n = strlen(in->text);
 	if (in->collected)

@@ -103,7 +103,7 @@ typedef struct op_spec {
 	uint32_t rc;
 	const char *text;
 	int text_n;
-	int collected;
+	int collected; /* bit 0: collected, bit 1: left_none, bit 2: right_none */
 	uint64_t tr;
 	uint32_t tc;
 } op_spec;
@@ -123,7 +123,9 @@ static void build_op(pb *out, const op_spec *s)
 		pb_uc(&k, 4, s->rc);
 		if (s->text)
 			pb_s(&k, 5, s->text, s->text_n < 0 ? strlen(s->text) : (size_t)s->text_n);
-		pb_uc(&k, 6, (uint64_t)s->collected);
+		pb_uc(&k, 6, (uint64_t)s->collected & 1);
+		pb_uc(&k, 7, ((uint64_t)s->collected >> 1) & 1);
+		pb_uc(&k, 8, ((uint64_t)s->collected >> 2) & 1);
 		pb_m(out, 5, &k);
 	} else if (s->kind == 6) {
 		pb_uc(&k, 1, s->tr);
@@ -1073,10 +1075,23 @@ static const struct {
 	{"right origin counter beyond",
 	 {1, 0, 0, 1, 5, 0, 0, 2, MAXC, "a", -1, 0, 0, 0},
 	 WIRE_EFIELD},
-	{"origin 'none' with a counter",
-	 {1, 0, 0, 1, 5, 0, 4, 0, 0, "a", -1, 0, 0, 0},
+	{"origin replica 0 is the op's own", {1, 0, 0, 1, 5, 0, 4, 0, 0, "a", -1, 0, 0, 0}, WIRE_OK},
+	{"left_none with a counter",
+	 {1, 0, 0, 1, 5, 0, 4, 0, 0, "a", -1, 2, 0, 0},
 	 WIRE_EFIELD},
-	{"delete target replica 0", {1, 0, 0, 1, 6, 0, 0, 0, 0, NULL, 0, 0, 0, 3}, WIRE_EFIELD},
+	{"left_none with a replica",
+	 {1, 0, 0, 1, 5, 2, 0, 0, 0, "a", -1, 2, 0, 0},
+	 WIRE_EFIELD},
+	{"right_none with a counter",
+	 {1, 0, 0, 1, 5, 0, 0, 0, 4, "a", -1, 4, 0, 0},
+	 WIRE_EFIELD},
+	{"right_none with a replica",
+	 {1, 0, 0, 1, 5, 0, 0, 2, 0, "a", -1, 4, 0, 0},
+	 WIRE_EFIELD},
+	{"both origins none", {1, 0, 0, 1, 5, 0, 0, 0, 0, "a", -1, 6, 0, 0}, WIRE_OK},
+	{"delete target replica 0 is the op's own",
+	 {1, 0, 0, 1, 6, 0, 0, 0, 0, NULL, 0, 0, 0, 3},
+	 WIRE_OK},
 	{"delete target beyond", {1, 0, 0, 2, 6, 0, 0, 0, 0, NULL, 0, 0, 2, MAXC - 1}, WIRE_EFIELD},
 	{"len over CRDT_MAX_OP_LEN",
 	 {1, 0, 0, CRDT_MAX_OP_LEN + 1, 6, 0, 0, 0, 0, NULL, 0, 0, 2, 0},
@@ -1286,7 +1301,7 @@ static void test_wire_malformed_messages(void **state)
 	}
 	/* a bad op in the second change: nothing of the first stays */
 	op_spec bad = del_spec;
-	bad.tr = 0;
+	bad.len = 0;
 	build_op(&del_op, &bad);
 	memset(&c2, 0, sizeof c2);
 	pb_u(&c2, 1, 6);
