@@ -70,6 +70,13 @@ void crdt_batch_clear(crdt_batch *b)
 
 size_t crdt_batch_count(const crdt_batch *b) { return b->n; }
 
+void crdt_batch_truncate(crdt_batch *b, size_t n)
+{
+	/* text of dropped ops stays in the arena until the next clear */
+	if (n < b->n)
+		b->n = (uint32_t)n;
+}
+
 const crdt_op *crdt_batch_get(const crdt_batch *b, size_t i)
 {
 	return i < b->n ? &b->ops[i] : NULL;

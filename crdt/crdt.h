@@ -147,6 +147,9 @@ void crdt_batch_clear(crdt_batch *batch);
 size_t crdt_batch_count(const crdt_batch *batch);
 /* The i-th op; valid until the batch is next modified. */
 const crdt_op *crdt_batch_get(const crdt_batch *batch, size_t i);
+/* Drop every op from index n on (n >= count: no change). The memory stays
+ * for reuse. */
+void crdt_batch_truncate(crdt_batch *batch, size_t n);
 /* Append a copy of op (and of its text). A new op that continues the last
  * one (same replica and kind, contiguous counters, Lamport times and
  * targets/origins) is merged into it. CRDT_ENOMEM leaves the batch as it was. */
@@ -205,6 +208,20 @@ int crdt_doc_delete(crdt_doc *doc, size_t pos, size_t len, crdt_batch *out);
  * (may be NULL) in order.
  */
 int crdt_doc_apply(crdt_doc *doc, const crdt_op *op, crdt_patch_fn fn, void *ctx);
+
+/* ---- anchors (carets that move with edits) ------------------------------ */
+
+/* A caret is anchored "just after unit X", or at the start (CRDT_NO_ID), so
+ * that it stays in place while others edit. The anchor of visible position
+ * pos (0..length): CRDT_NO_ID for 0, else the id of visible unit pos-1.
+ * CRDT_ERANGE if pos > length. */
+int crdt_doc_anchor_at(const crdt_doc *doc, size_t pos, crdt_id *anchor);
+
+/* The visible position of a caret anchored after `anchor` (the start for
+ * CRDT_NO_ID). If that unit was deleted, the caret sits where it was.
+ * CRDT_EMISSING if the unit is not known (yet), CRDT_EINVAL if the id is a
+ * delete's. */
+int crdt_doc_anchor_pos(const crdt_doc *doc, crdt_id anchor, size_t *pos);
 
 /* Number of ops currently held for missing dependencies. */
 size_t crdt_doc_pending(const crdt_doc *doc);

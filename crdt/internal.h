@@ -227,8 +227,10 @@ int tree_init(crdt_doc *d);
 void tree_free(crdt_doc *d);
 /* Cursor of the unit with local version lv (must be an inserted unit). */
 cursor tree_find_lv(const crdt_doc *d, uint32_t lv);
-/* Cursor of the visible unit at visible index pos (< vis_len). */
+/* Cursor of the visible unit at visible index pos (< vis_len); uses and
+ * updates the local-edit cache. The _const form descends from the root. */
 cursor tree_find_vis(crdt_doc *d, uint32_t pos);
+cursor tree_find_vis_const(const crdt_doc *d, uint32_t pos);
 /* Absolute position (counting tombstones) / visible position of a cursor. */
 uint32_t tree_pos_all(const crdt_doc *d, cursor c);
 uint32_t tree_pos_vis(const crdt_doc *d, cursor c);

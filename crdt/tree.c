@@ -389,29 +389,23 @@ static uint32_t leaf_vis(const crdt_doc *d, const leaf *l)
 	return l->parent ? l->parent->vis[l->slot] : d->vis_len;
 }
 
-cursor tree_find_vis(crdt_doc *d, uint32_t pos)
+/* The leaf holding visible unit pos, and the position where it starts. */
+static leaf *descend_vis(const crdt_doc *d, uint32_t pos, uint32_t *start)
 {
-	leaf *l;
-	uint32_t start;
-	if (d->cache_leaf && pos >= d->cache_vis &&
-	    pos - d->cache_vis < leaf_vis(d, d->cache_leaf)) {
-		l = d->cache_leaf;
-		start = d->cache_vis;
-	} else {
-		void *n = d->root;
-		start = 0;
-		for (uint32_t h = d->height; h > 0; h--) {
-			inode *in = n;
-			uint32_t i = 0;
-			while (i + 1 < in->n && pos - start >= in->vis[i])
-				start += in->vis[i++];
-			n = in->child[i];
-		}
-		l = n;
-		d->cache_leaf = l;
-		d->cache_vis = start;
+	void *n = d->root;
+	*start = 0;
+	for (uint32_t h = d->height; h > 0; h--) {
+		inode *in = n;
+		uint32_t i = 0;
+		while (i + 1 < in->n && pos - *start >= in->vis[i])
+			*start += in->vis[i++];
+		n = in->child[i];
 	}
-	uint32_t rel = pos - start;
+	return n;
+}
+
+static cursor in_leaf_vis(leaf *l, uint32_t rel)
+{
 	for (uint32_t i = 0; i < l->n; i++) {
 		const item *it = &l->items[i];
 		if (!ITEM_LIVE(it))
@@ -421,6 +415,22 @@ cursor tree_find_vis(crdt_doc *d, uint32_t pos)
 		rel -= it->len;
 	}
 	return (cursor){l, l->n, 0}; /* not reached for pos < vis_len */
+}
+
+cursor tree_find_vis(crdt_doc *d, uint32_t pos)
+{
+	if (!d->cache_leaf || pos < d->cache_vis ||
+	    pos - d->cache_vis >= leaf_vis(d, d->cache_leaf)) {
+		d->cache_leaf = descend_vis(d, pos, &d->cache_vis);
+	}
+	return in_leaf_vis(d->cache_leaf, pos - d->cache_vis);
+}
+
+cursor tree_find_vis_const(const crdt_doc *d, uint32_t pos)
+{
+	uint32_t start;
+	leaf *l = descend_vis(d, pos, &start);
+	return in_leaf_vis(l, pos - start);
 }
 
 static uint32_t ascend(const crdt_doc *d, const leaf *l, uint32_t pos, bool vis)

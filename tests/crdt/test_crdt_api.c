@@ -2644,6 +2644,77 @@ static void test_crdt_memory_fault_doc_new(void **state)
 	assert_true(n > 0);
 }
 
+/* Anchors: a caret stays after its unit while others edit, falls back to
+ * where a deleted unit was, and unknown or delete ids are refused. */
+static void test_crdt_anchor_at_and_pos(void **state)
+{
+	(void)state;
+	crdt_doc *a = crdt_doc_new(1, NULL), *b = crdt_doc_new(2, NULL);
+	crdt_batch *ops = crdt_batch_new(NULL);
+	assert_status(crdt_doc_insert(a, 0, "h\xc3\xa9llo", 6, ops), CRDT_OK); /* "héllo" */
+	for (size_t i = 0; i < crdt_batch_count(ops); i++)
+		assert_status(crdt_doc_apply(b, crdt_batch_get(ops, i), NULL, NULL), CRDT_OK);
+
+	crdt_id at0, at2, at5, bad;
+	size_t pos = 99;
+	assert_status(crdt_doc_anchor_at(a, 0, &at0), CRDT_OK);
+	assert_true(at0.replica == CRDT_NO_REPLICA);
+	assert_status(crdt_doc_anchor_pos(a, at0, &pos), CRDT_OK);
+	assert_int_equal(pos, 0);
+	assert_status(crdt_doc_anchor_at(a, 2, &at2), CRDT_OK); /* after "hé" */
+	assert_true(at2.replica == 1 && at2.counter == 1);
+	assert_status(crdt_doc_anchor_at(a, 5, &at5), CRDT_OK);
+	assert_status(crdt_doc_anchor_at(a, 6, &bad), CRDT_ERANGE);
+	assert_status(crdt_doc_anchor_pos(b, at2, &pos), CRDT_OK);
+	assert_int_equal(pos, 2);
+
+	/* someone types before the caret: it moves along */
+	assert_status(crdt_doc_insert(b, 0, "ab", 2, NULL), CRDT_OK);
+	assert_status(crdt_doc_anchor_pos(b, at2, &pos), CRDT_OK);
+	assert_int_equal(pos, 4);
+	assert_status(crdt_doc_anchor_pos(b, at5, &pos), CRDT_OK);
+	assert_int_equal(pos, 7);
+	/* the unit it follows is deleted: the caret stays where it was */
+	assert_status(crdt_doc_delete(b, 3, 1, NULL), CRDT_OK); /* the é */
+	assert_doc_text(b, "abhllo");
+	assert_status(crdt_doc_anchor_pos(b, at2, &pos), CRDT_OK);
+	assert_int_equal(pos, 3);
+
+	/* an id never seen, and one that names a delete op */
+	assert_status(crdt_doc_anchor_pos(a, (crdt_id){7, 0}, &pos), CRDT_EMISSING);
+	assert_status(crdt_doc_anchor_pos(a, (crdt_id){1, 5}, &pos), CRDT_EMISSING);
+	crdt_id del_id = {2, crdt_doc_seen(b, 2) - 1}; /* b's delete */
+	assert_status(crdt_doc_anchor_pos(b, del_id, &pos), CRDT_EINVAL);
+	assert_check(a);
+	assert_check(b);
+	crdt_batch_free(ops);
+	crdt_doc_free(a);
+	crdt_doc_free(b);
+}
+
+static void test_crdt_batch_truncate(void **state)
+{
+	(void)state;
+	crdt_doc *d = crdt_doc_new(1, NULL);
+	crdt_batch *ops = crdt_batch_new(NULL);
+	assert_status(crdt_doc_insert(d, 0, "ab", 2, ops), CRDT_OK);
+	assert_status(crdt_doc_delete(d, 0, 1, ops), CRDT_OK);
+	assert_int_equal(crdt_batch_count(ops), 2);
+	crdt_batch_truncate(ops, 5); /* beyond: unchanged */
+	assert_int_equal(crdt_batch_count(ops), 2);
+	crdt_batch_truncate(ops, 1);
+	assert_int_equal(crdt_batch_count(ops), 1);
+	assert_int_equal(crdt_batch_get(ops, 0)->kind, CRDT_OP_INSERT);
+	assert_null(crdt_batch_get(ops, 1));
+	/* pushing again works from there */
+	assert_status(crdt_doc_delete(d, 0, 1, ops), CRDT_OK);
+	assert_int_equal(crdt_batch_count(ops), 2);
+	crdt_batch_truncate(ops, 0);
+	assert_int_equal(crdt_batch_count(ops), 0);
+	crdt_batch_free(ops);
+	crdt_doc_free(d);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2654,6 +2725,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crdt_batch_merge_contiguous),
 		cmocka_unit_test(test_crdt_batch_no_merge_noncontiguous),
 		cmocka_unit_test(test_crdt_batch_enomem),
+		cmocka_unit_test(test_crdt_batch_truncate),
+		cmocka_unit_test(test_crdt_anchor_at_and_pos),
 		cmocka_unit_test(test_crdt_doc_new_free),
 		cmocka_unit_test(test_crdt_insert_start_middle_end),
 		cmocka_unit_test(test_crdt_delete_start_middle_end),
