@@ -71,10 +71,8 @@ int wire_ops_encode(const crdt_op *ops, size_t n, wire_buf *out);
 /* Decode an OpBatch into `out` (appended; text copied into the batch).
  * Every op is checked for shape (kind, non-zero replica and length, UTF-8
  * text of exactly len code points, counters and clocks in range) but not
- * against any document. On error nothing is appended, with one exception:
- * WIRE_ENOMEM while copying into a batch that was not empty may leave the
- * ops appended so far (crdt_batch cannot be truncated); pass an empty batch
- * for all-or-nothing. `lim` NULL means wire_default_limits.
+ * against any document. On error nothing is appended (WIRE_ENOMEM
+ * included). `lim` NULL means wire_default_limits.
  * wire_ops_encode checks every op the same way first (WIRE_EFIELD,
  * WIRE_EUTF8, WIRE_ETOOBIG for len > CRDT_MAX_OP_LEN) and appends nothing
  * on error; text containing U+0000 is refused both ways (WIRE_EUTF8). */

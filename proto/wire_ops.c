@@ -225,10 +225,7 @@ int wire__ops_from_pb(Quire__V1__Op *const *ops, size_t n, const wire_limits *li
 	for (size_t i = 0; i < n; i++) {
 		op_convert(ops[i], &op);
 		if (crdt_batch_push(out, &op) != CRDT_OK) {
-			/* crdt_batch cannot be truncated: all or nothing only
-			 * when it started empty (wire.h) */
-			if (n0 == 0)
-				crdt_batch_clear(out);
+			crdt_batch_truncate(out, n0); /* all or nothing */
 			return WIRE_ENOMEM;
 		}
 	}
