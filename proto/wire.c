@@ -112,7 +112,7 @@ int wire_crdt_error_code(int crdt_status)
 	}
 }
 
-bool wire__doc_id_ok(const char *s, size_t n)
+bool wire_doc_id_valid(const char *s, size_t n)
 {
 	if (s == NULL || n == 0 || n > WIRE_MAX_DOC_ID)
 		return false;

@@ -142,6 +142,10 @@ enum wire_error_code {
 #undef WIRE__ERR_ENUM
 };
 
+/* Whether s[0..n) is a document id the protocol accepts: 1..WIRE_MAX_DOC_ID
+ * bytes of [A-Za-z0-9._~/-]. Storage creates documents only with such ids. */
+bool wire_doc_id_valid(const char *s, size_t n);
+
 /* The ErrorCode name ("BAD_MESSAGE"); "UNKNOWN" for numbers not in the
  * table (a newer server's codes). Never NULL. */
 const char *wire_error_code_name(int code);

@@ -67,7 +67,7 @@ static int hello_from_pb(const Quire__V1__Hello *h, wire_hello *out)
 	out->last_seq = h->last_seq;
 	out->token = h->token;
 	out->token_len = strlen(h->token);
-	if (!wire__doc_id_ok(out->doc_id, out->doc_id_len) || out->replica == CRDT_NO_REPLICA)
+	if (!wire_doc_id_valid(out->doc_id, out->doc_id_len) || out->replica == CRDT_NO_REPLICA)
 		return WIRE_EFIELD;
 	return out->token_len > WIRE_MAX_TOKEN ? WIRE_ETOOBIG : WIRE_OK;
 }
@@ -138,7 +138,7 @@ int wire_client_decode(wire_client_msg *m, const uint8_t *data, size_t len, cons
 int wire_client_encode_hello(wire_buf *out, uint32_t doc, const wire_hello *h)
 {
 	uint32_t version = h->protocol_version ? h->protocol_version : WIRE_PROTOCOL_VERSION;
-	if (doc == 0 || h->replica == CRDT_NO_REPLICA || !wire__doc_id_ok(h->doc_id, h->doc_id_len))
+	if (doc == 0 || h->replica == CRDT_NO_REPLICA || !wire_doc_id_valid(h->doc_id, h->doc_id_len))
 		return WIRE_EFIELD;
 	if (h->token_len > WIRE_MAX_TOKEN)
 		return WIRE_ETOOBIG;

@@ -307,6 +307,5 @@ bool wire__text_ok(const char *s, size_t n);
 
 /* Is s (n bytes) a valid document id (1..WIRE_MAX_DOC_ID bytes of
  * [A-Za-z0-9._~/-])? */
-bool wire__doc_id_ok(const char *s, size_t n);
 
 #endif /* QUIRE_WIRE_INTERNAL_H */

@@ -18,7 +18,7 @@
 int wire_snapshot_encode(const crdt_doc *doc, const char *doc_id, uint64_t seq, wire_buf *out)
 {
 	size_t id_len = doc_id ? strlen(doc_id) : 0;
-	if (doc == NULL || !wire__doc_id_ok(doc_id, id_len))
+	if (doc == NULL || !wire_doc_id_valid(doc_id, id_len))
 		return WIRE_EFIELD;
 	size_t n_vv = crdt_doc_version(doc, NULL, 0);
 	size_t cap = crdt_doc_encode_bound(doc);
@@ -96,7 +96,7 @@ int wire_snapshot_decode(const uint8_t *data, size_t len, const char *doc_id, cr
 		goto out;
 	const Quire__V1__Snapshot *s = (const Quire__V1__Snapshot *)msg;
 	rc = WIRE_EFIELD;
-	if (s->format == 0 || s->state.len == 0 || !wire__doc_id_ok(s->doc_id, strlen(s->doc_id)))
+	if (s->format == 0 || s->state.len == 0 || !wire_doc_id_valid(s->doc_id, strlen(s->doc_id)))
 		goto out;
 	if (doc_id != NULL && strcmp(doc_id, s->doc_id) != 0)
 		goto out;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "wire.h"
 
 /* One document of the batch being appended, with its counters so far. */
 typedef struct batch_doc {
@@ -118,6 +119,10 @@ static int check_change(store *db, const store_change *c, size_t i)
 	int status = store__check_doc_id(db, c->doc_id);
 	if (status != STORE_OK)
 		return store__fail(db, status, "append: change %zu: bad doc id", i);
+	if (!wire_doc_id_valid(c->doc_id, strlen(c->doc_id)))
+		return store__fail(db, STORE_EINVAL,
+				   "append: change %zu: doc id is not a protocol id ([A-Za-z0-9._~/-]{1,%d})",
+				   i, WIRE_MAX_DOC_ID);
 	if (c->seq == 0 || c->seq > (uint64_t)INT64_MAX)
 		return store__fail(db, STORE_EINVAL, "append: change %zu: seq %llu out of range", i,
 				   (unsigned long long)c->seq);
@@ -222,6 +227,8 @@ int store_doc_create(store *db, const char *doc_id, int64_t created_ms)
 	int status = store__check_doc_id(db, doc_id);
 	if (status != STORE_OK)
 		return status;
+	if (!wire_doc_id_valid(doc_id, strlen(doc_id)))
+		return store__fail(db, STORE_EINVAL, "create: doc id is not a protocol id");
 	if (db->opts.read_only)
 		return store__fail(db, STORE_EREADONLY, "create: the store is open read-only");
 	if ((status = store__begin(db, true)) != STORE_OK)

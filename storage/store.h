@@ -4,8 +4,11 @@
  * snapshot fallback and log trimming. The public contract of storage/.
  *
  * Model
- *  - A document is named by a doc id (1..STORE_DOC_ID_MAX bytes, any bytes
- *    but NUL). Every accepted change gets the next per-document sequence
+ *  - A document is named by a doc id. Documents are created (store_append,
+ *    store_doc_create) only with ids the protocol accepts
+ *    (wire_doc_id_valid: 1..200 bytes of [A-Za-z0-9._~/-]); reading
+ *    functions accept any id of 1..STORE_DOC_ID_MAX bytes but NUL, so a
+ *    database written by other means can still be inspected. Every accepted change gets the next per-document sequence
  *    number: seq = 1, 2, 3 ... with no gaps. The document's head is the seq
  *    of its newest change (0: no change yet).
  *  - A change's payload is an OpBatch (proto/quire.proto) as produced by

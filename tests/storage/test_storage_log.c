@@ -345,6 +345,13 @@ static void test_storage_doc_create(void **state)
 	fixture *f = *state;
 	assert_store(store_doc_create(f->db, "imported", 1234), STORE_OK);
 	assert_store(store_doc_create(f->db, "imported", 0), STORE_EEXIST);
+	/* only ids the protocol accepts can be created, by either path */
+	assert_store(store_doc_create(f->db, "has space", 0), STORE_EINVAL);
+	assert_store(store_doc_create(f->db, "caf\xc3\xa9", 0), STORE_EINVAL);
+	uint8_t payload[1] = {0};
+	store_change odd = {.doc_id = "a\tb", .seq = 1, .payload = payload, .payload_len = 0};
+	assert_store(store_append(f->db, &odd, 1), STORE_EINVAL);
+	assert_store(store_doc_info_get(f->db, "a\tb", &(store_doc_info){0}), STORE_ENOTFOUND);
 	store_doc_info info;
 	assert_store(store_doc_info_get(f->db, "imported", &info), STORE_OK);
 	assert_string_equal(info.doc_id, "imported");

@@ -55,21 +55,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A protocol doc id (wire.h): only those can have snapshots. */
-static bool doc_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > WIRE_MAX_DOC_ID)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '~' || c == '/' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 static int add(importer *im, const imp_change *ch)
 {
 	if (im->len + ch->payload_len > im->cap) {
@@ -223,7 +208,7 @@ static int dry_run(const trace *t, const char *doc_id, const char *file)
 int dump_cmd_import(const dump_args *a)
 {
 	const char *file = a->pos[0], *doc_id = a->pos[1];
-	if (!doc_id_ok(doc_id))
+	if (!wire_doc_id_valid(doc_id, strlen(doc_id)))
 		return dump_usage_error("'%s' is not a document id the protocol accepts "
 					"(1..%d bytes of A-Z a-z 0-9 . _ ~ / -)",
 					doc_id, WIRE_MAX_DOC_ID);
