@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# run.sh - build everything (build/release) and start Quire.
+# run.sh [QUIRE-SERVER FLAGS...] - build everything (build/release) and start
+# quire-server in the foreground (Ctrl-C stops it gracefully).
 #
-# The server arrives with a later issue; until then this replays the real
-# editing traces through the CRDT engine with the benchmark and prints its
-# table. Traces are read from ../shared/traces next to the repository, or
-# from the directory in QUIRE_TRACES.
+# Defaults: listens on 127.0.0.1:8080 (WebSocket at ws://127.0.0.1:8080/sync,
+# GET /healthz, GET /metrics), database ./data/quire.db (created), and the web
+# demo's build (web-demo/dist) served at / when it exists. Any argument goes
+# to the server (`./scripts/run.sh --help` lists them), and so do the QUIRE_*
+# environment variables, e.g. QUIRE_LISTEN=0.0.0.0:9000 ./scripts/run.sh.
+# The trace benchmark is build/release/bench/quire-bench (see bench/README.md).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,17 +15,17 @@ cd "$ROOT"
 "$ROOT/scripts/deps.sh"
 "$ROOT/scripts/build.sh" build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-traces=${QUIRE_TRACES:-$ROOT/../shared/traces}
-bench=build/release/bench/quire-bench
-if [[ -x $bench ]]; then
-	shopt -s nullglob
-	files=("$traces"/*.json.gz)
-	if (( ${#files[@]} == 0 )); then
-		echo "run.sh: no *.json.gz traces in $traces (set QUIRE_TRACES)" >&2
-		exit 1
-	fi
-	"$bench" trace "${files[@]}"
-else
-	echo "run.sh: $bench was not built (bench/ not there yet, or QUIRE_BENCH=OFF)"
+server=build/release/server/quire-server
+if [[ ! -x $server ]]; then
+	echo "run.sh: $server was not built" >&2
+	exit 1
 fi
-echo "run.sh: quire-server and the web demo arrive with a later issue; nothing to start yet."
+web=()
+if [[ -z ${QUIRE_WEB:-} ]]; then
+	if [[ -d web-demo/dist ]]; then
+		web=(--web web-demo/dist)
+	else
+		echo "run.sh: web-demo/dist is missing (the web demo is not built yet): serving the sync endpoint only" >&2
+	fi
+fi
+exec "$server" "${web[@]}" "$@"

@@ -1,0 +1,97 @@
+/*
+ * conn.h - one WebSocket connection: reassembly of incoming messages from
+ * fragments (with the size limit enforced while reassembling), decoding and
+ * dispatch to room.c, and the bounded send queue.
+ *
+ * Send queue contract
+ *  - Messages are srv_msg objects: reference-counted, allocated with
+ *    LWS_PRE bytes of headroom, so one encoded message can be queued on
+ *    many connections without copies.
+ *  - Every SERVER_WRITEABLE writes one fragment (at most SRV_FRAGMENT
+ *    bytes) of the head message with one lws_write, then asks for another
+ *    WRITEABLE if anything is left.
+ *  - The queue is bounded by cfg.send_queue_bytes. A bounded send that
+ *    would go over it (while the queue is not empty) drops the connection
+ *    as a slow consumer: its queue is freed at once, nothing more is queued
+ *    for it, and it is closed with SRV_CLOSE_SLOW_CONSUMER (1008, "slow
+ *    consumer; resume by seq"), or killed after 2 s if it never becomes
+ *    writable again. It leaves its documents when lws reports it closed
+ *    (never in the middle of a broadcast that caused the drop). Welcome and catch-up messages are
+ * queued unbounded (room.c bounds a catch-up by the same number, then uses a snapshot).
+ */
+#ifndef QUIRE_SRV_CONN_H
+#define QUIRE_SRV_CONN_H
+
+#include "srv.h"
+
+/* ---- messages ---------------------------------------------------------------- */
+
+typedef struct srv_msg {
+	size_t refs;
+	size_t len;
+	uint8_t *payload; /* == buf + LWS_PRE */
+	uint8_t buf[];	  /* LWS_PRE + len */
+} srv_msg;
+
+/* A message of len bytes (payload uninitialised) with one reference, or
+ * NULL when out of memory. */
+srv_msg *srv_msg_new(size_t len);
+
+/* A message holding a copy of data[0..len), or NULL. */
+srv_msg *srv_msg_copy(const void *data, size_t len);
+
+void srv_msg_unref(srv_msg *m); /* NULL is a no-op */
+
+/* ---- connections ---------------------------------------------------------------- */
+
+/* Create the connection object for a freshly established WebSocket and
+ * link it into s->conns. NULL when out of memory (the caller refuses the
+ * connection). */
+srv_conn *srv_conn_new(srv *s, struct lws *wsi);
+
+/* Leave every document, forget the connection in the pending turn, free
+ * everything. Called from LWS_CALLBACK_CLOSED. NULL is a no-op. */
+void srv_conn_free(srv_conn *c);
+
+/* Feed one RECEIVE callback's bytes. `final` is lws_is_final_fragment.
+ * Returns 0, or -1 when the connection must close (the close reason is set:
+ * 1009 for a message over cfg.max_message_bytes). */
+int srv_conn_receive(srv_conn *c, const void *in, size_t len, bool binary, bool final);
+
+/* SERVER_WRITEABLE: write the next fragment. 0, or -1 to close now. */
+int srv_conn_writeable(srv_conn *c);
+
+enum srv_send_flags {
+	SRV_SEND_BOUNDED = 0,
+	SRV_SEND_UNBOUNDED = 1, /* Welcome and catch-up: not checked against the bound */
+};
+
+/*
+ * Queue a message (the queue takes its own reference). Returns 0 when
+ * queued; -1 when it was not: the connection is closing, or this send
+ * crossed the bound and the connection was just dropped as a slow consumer.
+ * Never changes any membership or document list, so it is safe inside a
+ * loop over members.
+ */
+int srv_conn_send(srv_conn *c, srv_msg *m, unsigned flags);
+
+/* Queue a copy of an encoded message. Same returns; -1 also on ENOMEM. */
+int srv_conn_send_buf(srv_conn *c, const wire_buf *b, unsigned flags);
+
+/* Queue Error{code, message, client_batch} for handle `doc` (0: about the
+ * connection) and count it in the metrics. */
+void srv_conn_error(srv_conn *c, uint32_t doc, int code, uint64_t client_batch, const char *fmt,
+		    ...) SRV_PRINTF(5, 6);
+
+/*
+ * Close the connection with `code` and `reason` (<= 60 bytes). With drain,
+ * what is queued is sent first (shutdown: the last Acks); without, the queue
+ * is dropped (slow consumer). Either way the connection stops reading, and
+ * it is killed if it does not close within 2 s. `why` is for the metrics.
+ * Must not be called from the connection's own RECEIVE before returning -1
+ * (use the return value there); any other time is fine.
+ */
+void srv_conn_close(srv_conn *c, int code, const char *reason, bool drain,
+		    enum srv_close_reason why);
+
+#endif /* QUIRE_SRV_CONN_H */

@@ -1,0 +1,61 @@
+/*
+ * main.c - the quire-server program: read the settings (flags over QUIRE_*
+ * environment variables over defaults), install the SIGTERM/SIGINT handler
+ * that asks the server to stop, run the server, exit 0 after a graceful
+ * shutdown. The stop flag is the only mutable global of the program.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "server.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+int main(int argc, char **argv)
+{
+	srv_config cfg;
+	char err[512] = "";
+	int rc = srv_config_load(&cfg, argc, argv, environ, err, sizeof err);
+	if (rc == SRV_CONFIG_HELP) {
+		srv_config_usage(stdout, "quire-server");
+		return 0;
+	}
+	if (rc == SRV_CONFIG_VERSION) {
+		printf("quire-server %s (protocol quire.v1)\n", QUIRE_VERSION);
+		return 0;
+	}
+	if (rc != SRV_CONFIG_OK) {
+		fprintf(stderr, "quire-server: %s\n", err);
+		return 2;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	srv *s = srv_new(&cfg, err, sizeof err);
+	if (s == NULL) {
+		fprintf(stderr, "quire-server: %s\n", err);
+		return 1;
+	}
+	rc = srv_run(s, &stop_requested);
+	srv_free(s);
+	return rc;
+}

@@ -1,0 +1,544 @@
+/*
+ * room.c - joining, leaving and editing documents (room.h).
+ *
+ * Validation of an Update, in this order, so that nothing is ever half
+ * applied (srv.h invariant 1):
+ *  1. the handle is joined (UNKNOWN_DOCUMENT) and the server is not
+ *     stopping (SHUTTING_DOWN);
+ *  2. every op belongs to the member's replica (INVALID_OP): a client may
+ *     only send its own edits, so it cannot take over another replica's
+ *     counters;
+ *  3. counters continue where the replica left off, without gaps, and every
+ *     reference (insert origins, delete targets) is to a unit the document
+ *     already has or an earlier op of the same Update creates
+ *     (MISSING_DEPENDENCY). The server keeps no pending ops;
+ *  4. if every op is already known, the Update is a retransmission: it is
+ *     acked with the seq its change got the first time, and no change is
+ *     made;
+ *  5. the payload is encoded and the change slot reserved (the only steps
+ *     that can fail for lack of memory) before anything is applied;
+ *  6. the ops are applied in order. The engine leaves the document
+ *     unchanged when an op fails, but ops before it are in; so if op k > 0
+ *     fails (a Lamport time not after its dependencies, a reference to a
+ *     unit of the wrong kind: what step 3 cannot see), the document is
+ *     rebuilt from storage plus this turn's other changes. The sender gets
+ *     the op's error (INVALID_OP, ...), nothing else changes.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "room.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commit.h"
+#include "conn.h"
+#include "docs.h"
+
+/* ---- memberships ----------------------------------------------------------------- */
+
+srv_member *srv_room_member(srv_conn *c, uint32_t handle)
+{
+	for (srv_member *m = c->members; m; m = m->conn_next)
+		if (m->handle == handle)
+			return m;
+	return NULL;
+}
+
+/* Send presence p to every welcomed member of d but `except`. */
+static void relay_presence(srv *s, srv_doc *d, const srv_member *except, const wire_presence *p)
+{
+	(void)s;
+	for (srv_member *o = d->members; o; o = o->doc_next) {
+		if (o == except || o->state != SRV_MEMBER_LIVE || o->conn->state != SRV_CONN_OPEN)
+			continue;
+		wire_buf b = {0};
+		if (wire_server_encode_presence(&b, o->handle, p) == WIRE_OK)
+			srv_conn_send_buf(o->conn, &b, SRV_SEND_BOUNDED);
+		wire_buf_free(&b);
+	}
+}
+
+void srv_room_remove_member(srv *s, srv_member *m)
+{
+	srv_doc *d = m->doc;
+	srv_conn *c = m->conn;
+	if (m->doc_prev)
+		m->doc_prev->doc_next = m->doc_next;
+	else
+		d->members = m->doc_next;
+	if (m->doc_next)
+		m->doc_next->doc_prev = m->doc_prev;
+	d->n_members--;
+	if (m->state == SRV_MEMBER_WAITING)
+		d->n_waiting--;
+	if (m->conn_prev)
+		m->conn_prev->conn_next = m->conn_next;
+	else
+		c->members = m->conn_next;
+	if (m->conn_next)
+		m->conn_next->conn_prev = m->conn_prev;
+	c->n_members--;
+	if (m->has_presence) {
+		wire_presence gone = m->presence;
+		gone.clock++;
+		gone.gone = true;
+		gone.has_anchor = gone.has_head = false;
+		relay_presence(s, d, m, &gone);
+	}
+	if (d->n_members == 0) {
+		int64_t now = srv_mono_ms();
+		d->idle_since_ms = now > 0 ? now : 1;
+	}
+	srv_debug(&s->log, "conn %llu: handle %u left '%s'", (unsigned long long)c->id, m->handle,
+		  d->id);
+	free(m);
+}
+
+void srv_room_conn_gone(srv *s, srv_conn *c)
+{
+	while (c->members)
+		srv_room_remove_member(s, c->members);
+}
+
+void srv_room_leave(srv *s, srv_conn *c, uint32_t handle)
+{
+	srv_member *m = srv_room_member(c, handle);
+	if (m == NULL) {
+		srv_conn_error(c, handle, WIRE_ERR_UNKNOWN_DOCUMENT, 0, "handle %u is not joined",
+			       handle);
+		return;
+	}
+	srv_info(&s->log, "conn %llu: handle %u leaves '%s'", (unsigned long long)c->id, handle,
+		 m->doc->id);
+	srv_room_remove_member(s, m);
+}
+
+/* ---- Hello ---------------------------------------------------------------------------- */
+
+void srv_room_hello(srv *s, srv_conn *c, const wire_client_msg *msg)
+{
+	const wire_hello *h = &msg->hello;
+	uint32_t handle = msg->doc;
+	if (s->stopping) {
+		srv_conn_error(c, handle, WIRE_ERR_SHUTTING_DOWN, 0, "the server is stopping");
+		return;
+	}
+	if (srv_room_member(c, handle) != NULL) {
+		srv_conn_error(c, handle, WIRE_ERR_BAD_MESSAGE, 0,
+			       "handle %u is already open: Leave it first", handle);
+		return;
+	}
+	for (const srv_member *o = c->members; o; o = o->conn_next)
+		if (strlen(o->doc->id) == h->doc_id_len &&
+		    memcmp(o->doc->id, h->doc_id, h->doc_id_len) == 0) {
+			srv_conn_error(
+				c, handle, WIRE_ERR_BAD_MESSAGE, 0,
+				"the document is already open on this connection as handle %u",
+				o->handle);
+			return;
+		}
+	if (c->n_members >= s->cfg.max_docs_per_conn) {
+		srv_conn_error(c, handle, WIRE_ERR_TOO_MANY_DOCUMENTS, 0,
+			       "at most %llu documents per connection",
+			       (unsigned long long)s->cfg.max_docs_per_conn);
+		return;
+	}
+	srv_doc *d = srv_docs_open(s, h->doc_id, h->doc_id_len);
+	if (d == NULL) {
+		srv_conn_error(c, handle, WIRE_ERR_INTERNAL, 0, "out of memory");
+		return;
+	}
+	if (d->state != SRV_DOC_READY) {
+		srv_conn_error(c, handle, WIRE_ERR_DOCUMENT_UNAVAILABLE, 0,
+			       "the document could not be loaded; try again later");
+		return;
+	}
+	srv_member *m = calloc(1, sizeof *m);
+	if (m == NULL) {
+		srv_conn_error(c, handle, WIRE_ERR_INTERNAL, 0, "out of memory");
+		return;
+	}
+	m->conn = c;
+	m->doc = d;
+	m->handle = handle;
+	m->replica = h->replica;
+	m->last_seq = h->last_seq;
+	m->state = SRV_MEMBER_WAITING;
+	m->doc_next = d->members;
+	if (d->members)
+		d->members->doc_prev = m;
+	d->members = m;
+	d->n_members++;
+	d->n_waiting++;
+	d->idle_since_ms = 0;
+	m->conn_next = c->members;
+	if (c->members)
+		c->members->conn_prev = m;
+	c->members = m;
+	c->n_members++;
+	if (srv_turn_touch(s, d) != 0) {
+		srv_room_remove_member(s, m);
+		srv_conn_error(c, handle, WIRE_ERR_INTERNAL, 0, "out of memory");
+		return;
+	}
+	srv_info(&s->log,
+		 "conn %llu: handle %u joins '%s' (replica %016" PRIx64 ", last_seq %" PRIu64
+		 ", head %" PRIu64 ")",
+		 (unsigned long long)c->id, handle, d->id, (uint64_t)h->replica, h->last_seq,
+		 d->head);
+}
+
+/* ---- Welcome ------------------------------------------------------------------------------ */
+
+typedef struct catchup {
+	wire_change *v;
+	size_t n, cap;
+	size_t bytes, budget;
+	bool over;
+} catchup;
+
+static int catchup_row(void *ctx, const store_change_row *row)
+{
+	catchup *cu = ctx;
+	if (cu->bytes + row->payload_len > cu->budget) {
+		cu->over = true;
+		return 1;
+	}
+	if (cu->n == cu->cap) {
+		size_t cap = cu->cap ? cu->cap * 2 : 64;
+		wire_change *v = realloc(cu->v, cap * sizeof *v);
+		if (v == NULL)
+			return STORE_ENOMEM;
+		cu->v = v;
+		cu->cap = cap;
+	}
+	uint8_t *copy = malloc(row->payload_len ? row->payload_len : 1);
+	if (copy == NULL)
+		return STORE_ENOMEM;
+	if (row->payload_len)
+		memcpy(copy, row->payload, row->payload_len);
+	cu->v[cu->n++] = (wire_change){row->seq, copy, row->payload_len};
+	cu->bytes += row->payload_len;
+	return 0;
+}
+
+static void catchup_free(catchup *cu)
+{
+	for (size_t i = 0; i < cu->n; i++)
+		free((void *)cu->v[i].ops);
+	free(cu->v);
+}
+
+void srv_room_welcome(srv *s, srv_member *m)
+{
+	srv_doc *d = m->doc;
+	srv_conn *c = m->conn;
+	uint64_t H = d->head, L = m->last_seq;
+	m->state = SRV_MEMBER_LIVE;
+	m->welcomed_this_turn = true;
+	d->n_waiting--;
+	if (c->state != SRV_CONN_OPEN)
+		return;
+	bool snapshot = L > H;
+	if (L > H)
+		srv_warn(&s->log,
+			 "conn %llu: handle %u: last_seq %" PRIu64 " is beyond the head %" PRIu64
+			 " of '%s': sending the whole document",
+			 (unsigned long long)c->id, m->handle, L, H, d->id);
+	catchup cu = {.budget = s->cfg.send_queue_bytes};
+	if (!snapshot && L < H) {
+		int rc = store_changes(s->db, d->id, L, 0, catchup_row, &cu);
+		if (rc == STORE_ETRIMMED || cu.over) {
+			snapshot = true;
+		} else if (rc != STORE_OK) {
+			srv_err(&s->log, "document '%s': catch-up from %" PRIu64 " failed: %s (%s)",
+				d->id, L, store_strerror(rc), store_errmsg(s->db));
+			catchup_free(&cu);
+			srv_conn_error(c, m->handle, WIRE_ERR_INTERNAL, 0,
+				       "could not read the document's log");
+			srv_room_remove_member(s, m);
+			return;
+		} else if (cu.n != H - L) {
+			srv_err(&s->log,
+				"document '%s': catch-up from %" PRIu64 " got %zu changes, "
+				"expected %" PRIu64,
+				d->id, L, cu.n, H - L);
+			catchup_free(&cu);
+			srv_conn_error(c, m->handle, WIRE_ERR_INTERNAL, 0, "inconsistent log");
+			srv_room_remove_member(s, m);
+			return;
+		}
+	}
+	wire_buf snap = {0}, b = {0};
+	int rc = WIRE_OK;
+	if (snapshot) {
+		catchup_free(&cu);
+		cu = (catchup){0};
+		rc = wire_snapshot_encode(d->crdt, d->id, H, &snap);
+	}
+	if (rc == WIRE_OK)
+		rc = wire_server_encode_welcome(&b, m->handle, H, false,
+						snapshot ? snap.data : NULL, snap.len);
+	if (rc == WIRE_OK && srv_conn_send_buf(c, &b, SRV_SEND_UNBOUNDED) != 0)
+		rc = WIRE_ENOMEM;
+	if (rc == WIRE_OK && cu.n > 0 &&
+	    srv_changes_send(s, c, m->handle, cu.v, cu.n, SRV_SEND_UNBOUNDED) != 0)
+		rc = WIRE_ENOMEM;
+	wire_buf_free(&snap);
+	wire_buf_free(&b);
+	if (rc != WIRE_OK) {
+		catchup_free(&cu);
+		srv_err(&s->log, "document '%s': Welcome failed: %s", d->id, wire_strerror(rc));
+		srv_conn_error(c, m->handle, WIRE_ERR_INTERNAL, 0, "could not send the document");
+		srv_room_remove_member(s, m);
+		return;
+	}
+	/* then the presence of the others (docs/PROTOCOL.md 5.8) */
+	for (const srv_member *o = d->members; o; o = o->doc_next) {
+		if (o == m || !o->has_presence)
+			continue;
+		wire_buf pb = {0};
+		if (wire_server_encode_presence(&pb, m->handle, &o->presence) == WIRE_OK)
+			srv_conn_send_buf(c, &pb, SRV_SEND_UNBOUNDED);
+		wire_buf_free(&pb);
+	}
+	s->metrics.welcomes++;
+	s->metrics.welcome_snapshots += snapshot;
+	s->metrics.catchup_changes += cu.n;
+	srv_debug(&s->log, "conn %llu: handle %u welcomed to '%s' at %" PRIu64 " (%s)",
+		  (unsigned long long)c->id, m->handle, d->id, H,
+		  snapshot ? "snapshot"
+		  : cu.n   ? "changes"
+			   : "up to date");
+	catchup_free(&cu);
+}
+
+/* ---- Update -------------------------------------------------------------------------------- */
+
+/* Whether unit `id` exists in d or is made by an earlier op of the Update
+ * being checked (replica r, whose counters below `expected` are known). */
+static bool known(const srv_doc *d, crdt_replica r, uint64_t expected, crdt_id id)
+{
+	if (id.replica == r)
+		return id.counter < expected;
+	return id.counter < crdt_doc_seen(d->crdt, id.replica);
+}
+
+typedef struct find_seq {
+	crdt_replica replica;
+	uint32_t counter;
+	uint64_t seq;
+} find_seq;
+
+static int find_seq_row(void *ctx, const store_change_row *row)
+{
+	find_seq *f = ctx;
+	if (row->replica == f->replica && row->counter_count > 0 &&
+	    f->counter >= row->counter_first &&
+	    f->counter - row->counter_first < row->counter_count) {
+		f->seq = row->seq;
+		return 1;
+	}
+	return 0;
+}
+
+/* The seq of the change that brought unit (r, counter): this turn's
+ * changes, the recent ring, then the stored log; the head when the change
+ * has been trimmed away (it is durable by then in any case). */
+static uint64_t original_seq(srv *s, srv_doc *d, crdt_replica r, uint32_t counter)
+{
+	for (long i = d->turn_first; i >= 0; i = s->turn.changes[i].next_in_doc) {
+		const srv_change *ch = &s->turn.changes[i];
+		if (ch->replica == r && counter >= ch->counter_first &&
+		    counter - ch->counter_first < ch->counter_count)
+			return ch->seq;
+	}
+	for (size_t k = 0; k < d->recent_count; k++) {
+		size_t j = (d->recent_next + SRV_RECENT_MAX - 1 - k) % SRV_RECENT_MAX;
+		const srv_recent *rc = &d->recent[j];
+		if (rc->replica == r && counter >= rc->counter_first &&
+		    counter - rc->counter_first < rc->counter_count)
+			return rc->seq;
+	}
+	uint64_t start = 1, head = 0;
+	find_seq f = {r, counter, 0};
+	if (store_log_start(s->db, d->id, &start, &head) == STORE_OK && start <= head)
+		store_changes(s->db, d->id, start - 1, 0, find_seq_row, &f);
+	return f.seq ? f.seq : d->head;
+}
+
+/* A contiguous copy of the batch's ops for wire_ops_encode (the text
+ * pointers stay the batch's). */
+static crdt_op *ops_array(srv *s, const crdt_batch *b, size_t n)
+{
+	if (n > s->ops_cap) {
+		crdt_op *p = realloc(s->ops_scratch, n * sizeof *p);
+		if (p == NULL)
+			return NULL;
+		s->ops_scratch = p;
+		s->ops_cap = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		s->ops_scratch[i] = *crdt_batch_get(b, i);
+	return s->ops_scratch;
+}
+
+void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
+{
+	uint64_t batch = msg->client_batch;
+	srv_member *mb = srv_room_member(c, msg->doc);
+	if (mb == NULL || mb->state != SRV_MEMBER_LIVE) {
+		srv_conn_error(c, msg->doc, WIRE_ERR_UNKNOWN_DOCUMENT, batch,
+			       mb ? "wait for the Welcome of handle %u" : "handle %u is not open",
+			       msg->doc);
+		return;
+	}
+	if (s->stopping) {
+		srv_conn_error(c, msg->doc, WIRE_ERR_SHUTTING_DOWN, batch,
+			       "the server is stopping");
+		return;
+	}
+	srv_doc *d = mb->doc;
+	crdt_replica r = mb->replica;
+	size_t n = crdt_batch_count(msg->ops);
+	uint32_t seen0 = crdt_doc_seen(d->crdt, r);
+	uint64_t expected = seen0, last_end = 0;
+	bool all_known = true;
+
+	/* steps 2 and 3: ownership, contiguity, references */
+	for (size_t i = 0; i < n; i++) {
+		const crdt_op *op = crdt_batch_get(msg->ops, i);
+		if (op->id.replica != r) {
+			srv_conn_error(c, msg->doc, WIRE_ERR_INVALID_OP, batch,
+				       "op %zu is replica %016" PRIx64
+				       "'s; this member is %016" PRIx64,
+				       i, (uint64_t)op->id.replica, (uint64_t)r);
+			return;
+		}
+		uint64_t end = (uint64_t)op->id.counter + op->len;
+		if (op->id.counter > expected) {
+			srv_conn_error(c, msg->doc, WIRE_ERR_MISSING_DEPENDENCY, batch,
+				       "op %zu starts at counter %" PRIu32
+				       " but the replica's next "
+				       "counter is %" PRIu64,
+				       i, op->id.counter, expected);
+			return;
+		}
+		if (end > seen0)
+			all_known = false;
+		bool refs_ok;
+		if (op->kind == CRDT_OP_INSERT) {
+			refs_ok = (op->left.replica == CRDT_NO_REPLICA ||
+				   known(d, r, op->id.counter, op->left)) &&
+				  (op->right.replica == CRDT_NO_REPLICA ||
+				   known(d, r, op->id.counter, op->right));
+		} else {
+			crdt_id last = {op->target.replica, op->target.counter + op->len - 1};
+			refs_ok = op->target.replica != CRDT_NO_REPLICA &&
+				  (uint64_t)op->target.counter + op->len - 1 <= UINT32_MAX &&
+				  known(d, r, op->id.counter, last);
+		}
+		if (!refs_ok && end > seen0) {
+			srv_conn_error(c, msg->doc, WIRE_ERR_MISSING_DEPENDENCY, batch,
+				       "op %zu refers to units the document does not have", i);
+			return;
+		}
+		if (end > expected)
+			expected = end;
+		if (end > last_end)
+			last_end = end;
+	}
+
+	/* step 4: a retransmission */
+	if (all_known) {
+		uint64_t seq = original_seq(s, d, r, (uint32_t)(last_end - 1));
+		s->metrics.updates_duplicate++;
+		srv_debug(&s->log,
+			  "conn %llu: handle %u batch %" PRIu64 " already applied (seq %" PRIu64
+			  ")",
+			  (unsigned long long)c->id, msg->doc, batch, seq);
+		if (srv_turn_add_dup_ack(s, c, d, msg->doc, batch, seq) != 0)
+			srv_conn_error(c, msg->doc, WIRE_ERR_INTERNAL, batch, "out of memory");
+		return;
+	}
+
+	/* step 5: everything that can fail for memory, before applying */
+	crdt_op *ops = ops_array(s, msg->ops, n);
+	srv_change *ch = ops ? srv_turn_add_change(s, d) : NULL;
+	if (ch == NULL) {
+		srv_conn_error(c, msg->doc, WIRE_ERR_INTERNAL, batch, "out of memory");
+		return;
+	}
+	int rc = wire_ops_encode(ops, n, &ch->payload);
+	if (rc != WIRE_OK) {
+		srv_turn_pop_change(s, d);
+		srv_conn_error(c, msg->doc, wire_error_code(rc), batch, "%s", wire_strerror(rc));
+		return;
+	}
+
+	/* step 6: apply */
+	for (size_t k = 0; k < n; k++) {
+		int st = crdt_doc_apply(d->crdt, &ops[k], NULL, NULL);
+		if (st >= 0 && st != CRDT_PENDING)
+			continue;
+		int code =
+			st == CRDT_PENDING ? WIRE_ERR_MISSING_DEPENDENCY : wire_crdt_error_code(st);
+		if (code == 0)
+			code = WIRE_ERR_INTERNAL;
+		srv_turn_pop_change(s, d);
+		srv_conn_error(c, msg->doc, code, batch, "op %zu: %s", k,
+			       st == CRDT_PENDING ? "depends on ops not seen" : crdt_strerror(st));
+		if (k > 0 || st == CRDT_PENDING) {
+			/* ops 0..k-1 are in: back to log + turn */
+			if (srv_doc_reload(s, d, true) != 0)
+				srv_doc_fail(s, d, "could not roll back a refused Update");
+		}
+		return;
+	}
+	uint32_t seen1 = crdt_doc_seen(d->crdt, r);
+	ch->seq = d->next_seq++;
+	ch->sender = c;
+	ch->handle = msg->doc;
+	ch->client_batch = batch;
+	ch->replica = r;
+	ch->counter_first = seen0;
+	ch->counter_count = seen1 - seen0;
+	ch->time_ms = srv_wall_ms();
+	s->metrics.updates_accepted++;
+	s->metrics.ops_applied += msg->n_ops;
+}
+
+/* ---- presence -------------------------------------------------------------------------------- */
+
+void srv_room_presence(srv *s, srv_conn *c, const wire_client_msg *msg)
+{
+	srv_member *mb = srv_room_member(c, msg->doc);
+	if (mb == NULL || mb->state != SRV_MEMBER_LIVE) {
+		srv_conn_error(c, msg->doc, WIRE_ERR_UNKNOWN_DOCUMENT, 0,
+			       mb ? "wait for the Welcome of handle %u" : "handle %u is not open",
+			       msg->doc);
+		return;
+	}
+	const wire_presence *p = &msg->presence;
+	if (p->replica != mb->replica) {
+		srv_conn_error(c, msg->doc, WIRE_ERR_BAD_MESSAGE, 0,
+			       "presence of replica %016" PRIx64
+			       " on a handle joined as %016" PRIx64,
+			       (uint64_t)p->replica, (uint64_t)mb->replica);
+		return;
+	}
+	if (mb->has_presence && p->clock <= mb->presence.clock)
+		return; /* stale: receivers would drop it anyway */
+	/* keep a copy (strings included) for members who join later */
+	mb->presence = *p;
+	memcpy(mb->presence_name, p->name ? p->name : "", p->name_len);
+	mb->presence_name[p->name_len] = '\0';
+	memcpy(mb->presence_color, p->color ? p->color : "", p->color_len);
+	mb->presence_color[p->color_len] = '\0';
+	mb->presence.name = mb->presence_name;
+	mb->presence.color = mb->presence_color;
+	mb->has_presence = !p->gone;
+	relay_presence(s, mb->doc, mb, &mb->presence);
+}

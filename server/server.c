@@ -1,0 +1,407 @@
+/*
+ * server.c - quire-server's lifecycle (server.h): the database, the one lws
+ * context and vhost, the protocol list and mounts, the WebSocket protocol's
+ * callback (which hands each event to conn.c), the housekeeping timer, the
+ * event loop and the graceful shutdown.
+ *
+ * Protocol list (TOOLCHAIN.md, lws gotchas 1-4): "quire.v1" FIRST, because
+ * a WebSocket that names no subprotocol binds to protocols[0], and its
+ * callback falls through to lws_callback_http_dummy so plain HTTP and the
+ * file mount keep working; then "quire-http" (the /healthz and /metrics
+ * callback mounts); then the all-zero terminator. The file mount of --web
+ * adds .wasm, .mjs and a "*" catch-all to lws's MIME table, which otherwise
+ * answers 415 for them.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "commit.h"
+#include "conn.h"
+#include "docs.h"
+#include "http.h"
+#include "srv.h"
+
+/* Housekeeping period: idle unloads, and the longest a stop request waits
+ * to be noticed when no traffic wakes the loop. */
+#define TICK_MS 200
+/* How long the shutdown waits for clients to take their last messages. */
+#define DRAIN_MS 3000
+
+/* ---- small shared helpers (srv.h) ---------------------------------------------- */
+
+srv *srv_of(struct lws *wsi) { return lws_context_user(lws_get_context(wsi)); }
+
+int64_t srv_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t srv_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int srv_check(const srv *s)
+{
+	size_t n = 0;
+	for (const srv_conn *c = s->conns; c; c = c->next) {
+		size_t k = 0;
+		for (const srv_member *m = c->members; m; m = m->conn_next, k++)
+			if (m->conn != c || m->doc == NULL || m->doc->state != SRV_DOC_READY)
+				return -1;
+		if (k != c->n_members || (c->next && c->next->prev != c))
+			return -1;
+		n++;
+	}
+	if (n != s->n_conns)
+		return -1;
+	size_t docs = 0;
+	for (size_t i = 0; i < s->docs.n_buckets; i++)
+		for (const srv_doc *d = s->docs.buckets[i]; d; d = d->hnext, docs++) {
+			size_t k = 0, w = 0;
+			for (const srv_member *m = d->members; m; m = m->doc_next, k++) {
+				if (m->doc != d)
+					return -1;
+				w += m->state == SRV_MEMBER_WAITING;
+			}
+			if (k != d->n_members || w != d->n_waiting)
+				return -1;
+			if (s->turn.n_changes == 0 &&
+			    (d->turn_first >= 0 || d->touched ||
+			     (d->state == SRV_DOC_READY && d->next_seq != d->head + 1)))
+				return -1;
+		}
+	return docs == s->docs.count ? 0 : -1;
+}
+
+/* ---- the WebSocket protocol ------------------------------------------------------- */
+
+typedef struct ws_pss {
+	srv_conn *conn;
+} ws_pss;
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		       size_t len)
+{
+	ws_pss *pss = user;
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		srv *s = srv_of(wsi);
+		char uri[64];
+		if (s->stopping) {
+			s->metrics.connections_refused++;
+			return 1; /* refuse the upgrade */
+		}
+		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, SRV_WS_PATH) != 0) {
+			srv_debug(&s->log, "WebSocket upgrade refused: not at %s", SRV_WS_PATH);
+			return 1;
+		}
+		return 0;
+	}
+	case LWS_CALLBACK_ESTABLISHED:
+		pss->conn = srv_conn_new(srv_of(wsi), wsi);
+		return pss->conn ? 0 : -1;
+	case LWS_CALLBACK_RECEIVE:
+		if (pss->conn == NULL)
+			return -1;
+		return srv_conn_receive(pss->conn, in, len, lws_frame_is_binary(wsi) != 0,
+					lws_is_final_fragment(wsi) != 0);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return pss->conn ? srv_conn_writeable(pss->conn) : 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (pss->conn != NULL && pss->conn->state == SRV_CONN_OPEN)
+			pss->conn->why = SRV_CLOSED_PEER;
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		srv_conn_free(pss->conn);
+		pss->conn = NULL;
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		/* an HTTP request that matched no mount */
+		return srv_http_not_found(wsi);
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	/* rx 4 KiB per connection (bigger messages are reassembled in conn.c);
+	 * tx: our fragments go out in one send() each */
+	{"quire.v1", ws_callback, sizeof(ws_pss), 4096, 0, NULL, SRV_FRAGMENT},
+	{"quire-http", srv_http_callback, sizeof(srv_http_pss), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0} /* terminator (4.1.6 has no LWS_PROTOCOL_LIST_TERM) */
+};
+
+static const struct lws_protocol_vhost_options mime_any = {NULL, NULL, "*",
+							   "application/octet-stream"};
+static const struct lws_protocol_vhost_options mime_mjs = {&mime_any, NULL, ".mjs",
+							   "text/javascript"};
+static const struct lws_protocol_vhost_options mime_wasm = {&mime_mjs, NULL, ".wasm",
+							    "application/wasm"};
+
+/* ---- logging ------------------------------------------------------------------------- */
+
+static void lws_log_emit(int level, const char *line)
+{
+	(void)level;
+	fprintf(stderr, "lws: %s", line);
+	size_t n = strlen(line);
+	if (n == 0 || line[n - 1] != '\n')
+		fputc('\n', stderr);
+}
+
+static void on_damage(void *ctx, const char *doc_id, uint64_t seq, int status, const char *reason)
+{
+	srv *s = ctx;
+	srv_warn(&s->log, "document '%s': damaged snapshot at seq %" PRIu64 " skipped: %s (%s)",
+		 doc_id, seq, reason, store_strerror(status));
+}
+
+/* ---- creation ------------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* mkdir -p of the folder holding `path`. */
+static int make_parent_dirs(const char *path, char *err, size_t errlen)
+{
+	char dir[SRV_CONFIG_PATH_MAX + 1];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+	srv *s = lws_container_of(sul, srv, tick_sul);
+	if (!s->stopping)
+		srv_docs_tick(s, srv_mono_ms());
+	lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick_cb, TICK_MS * LWS_US_PER_MS);
+}
+
+static int lws_levels(enum srv_log_level l)
+{
+	switch (l) {
+	case SRV_LOG_ERROR:
+		return LLL_ERR;
+	case SRV_LOG_WARN:
+	case SRV_LOG_INFO:
+		return LLL_ERR | LLL_WARN;
+	case SRV_LOG_DEBUG:
+		return LLL_ERR | LLL_WARN | LLL_NOTICE;
+	}
+	return LLL_ERR;
+}
+
+srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
+{
+	srv *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->cfg = *cfg;
+	s->log.level = cfg->log_level;
+	s->log.out = stderr;
+	srv_metrics_init(&s->metrics);
+	s->limits.max_message_bytes = (size_t)cfg->max_message_bytes;
+	s->limits.max_ops = (uint32_t)cfg->max_ops;
+	/* 512 KiB of text per Update with the default 1 MiB (docs/PROTOCOL.md 8) */
+	s->limits.max_text_bytes = (size_t)cfg->max_message_bytes / 2;
+	s->crdt_opts.allocator = NULL;
+	s->crdt_opts.max_pending_ops = 0; /* refuse ops with missing dependencies */
+	srv_docs_init(&s->docs);
+	srv_turn_init(&s->turn);
+
+	if (cfg->web_dir[0] != '\0') {
+		struct stat st;
+		if (stat(cfg->web_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			set_err(err, errlen, "--web %s: not a directory", cfg->web_dir);
+			goto fail;
+		}
+	}
+	if (make_parent_dirs(cfg->db_path, err, errlen) != 0)
+		goto fail;
+	store_options so;
+	store_options_init(&so);
+	so.durability =
+		cfg->durability == SRV_DURABILITY_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
+	so.snapshot_every_changes = cfg->snapshot_every;
+	so.keep_changes = cfg->keep_changes;
+	so.crdt = &s->crdt_opts;
+	so.on_damage = on_damage;
+	so.on_damage_ctx = s;
+	char serr[256] = "";
+	int rc = store_open(cfg->db_path, &so, &s->db, serr, sizeof serr);
+	if (rc != STORE_OK) {
+		set_err(err, errlen, "cannot open the database %s: %s (%s)", cfg->db_path,
+			store_strerror(rc), serr);
+		goto fail;
+	}
+
+	lws_set_log_level(lws_levels(cfg->log_level), lws_log_emit);
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.user = s;
+	s->ctx = lws_create_context(&info);
+	if (s->ctx == NULL) {
+		set_err(err, errlen, "cannot create the libwebsockets context");
+		goto fail;
+	}
+
+	/* mounts: /healthz and /metrics (callbacks), then the web demo at / */
+	struct lws_http_mount *mh = &s->mounts[0], *mm = &s->mounts[1], *mw = &s->mounts[2];
+	memset(s->mounts, 0, sizeof s->mounts);
+	mh->mountpoint = "/healthz";
+	mh->mountpoint_len = 8;
+	mh->origin = "quire-http";
+	mh->origin_protocol = LWSMPRO_CALLBACK;
+	mh->mount_next = mm;
+	mm->mountpoint = "/metrics";
+	mm->mountpoint_len = 8;
+	mm->origin = "quire-http";
+	mm->origin_protocol = LWSMPRO_CALLBACK;
+	if (cfg->web_dir[0] != '\0') {
+		mm->mount_next = mw;
+		mw->mountpoint = "/";
+		mw->mountpoint_len = 1;
+		mw->origin = s->cfg.web_dir;
+		mw->def = "index.html";
+		mw->origin_protocol = LWSMPRO_FILE;
+		mw->extra_mimetypes = &mime_wasm;
+	}
+
+	const char *host = s->cfg.listen_host;
+	bool any =
+		strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+	memset(&info, 0, sizeof info);
+	info.port = cfg->listen_port;
+	info.iface = any ? NULL : host;
+	info.protocols = protocols;
+	info.mounts = s->mounts;
+	info.vhost_name = "quire";
+	info.server_string = "quire-server";
+	s->retry.secs_since_valid_ping = (uint16_t)(cfg->heartbeat_timeout_s / 2);
+	s->retry.secs_since_valid_hangup = (uint16_t)cfg->heartbeat_timeout_s;
+	info.retry_and_idle_policy = &s->retry;
+	if (strchr(host, ':') == NULL && !any)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	s->vhost = lws_create_vhost(s->ctx, &info);
+	if (s->vhost == NULL) {
+		set_err(err, errlen, "cannot listen on %s:%d (address in use or not local?)", host,
+			cfg->listen_port);
+		goto fail;
+	}
+	s->port = lws_get_vhost_listen_port(s->vhost);
+	lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick_cb, TICK_MS * LWS_US_PER_MS);
+	srv_log_always(&s->log, "quire-server listening on %s:%d (ws://%s:%d%s), db %s (%s)%s%s",
+		       host, s->port, host, s->port, SRV_WS_PATH, cfg->db_path,
+		       srv_durability_name(cfg->durability), cfg->web_dir[0] ? ", web " : "",
+		       cfg->web_dir);
+	return s;
+fail:
+	srv_free(s);
+	return NULL;
+}
+
+int srv_port(const srv *s) { return s->port; }
+
+/* ---- running and stopping ------------------------------------------------------------- */
+
+static void shutdown_gracefully(srv *s)
+{
+	s->stopping = true;
+	srv_info(&s->log, "stopping: %zu connections, %zu documents", s->n_conns, s->docs.count);
+	srv_turn_flush(s);
+	srv_docs_snapshot_all(s);
+	for (srv_conn *c = s->conns; c; c = c->next) {
+		srv_conn_error(c, 0, WIRE_ERR_SHUTTING_DOWN, 0,
+			       "the server is stopping; reconnect and resume by seq");
+		srv_conn_close(c, SRV_CLOSE_GOING_AWAY, "server shutting down", true,
+			       SRV_CLOSED_SHUTDOWN);
+	}
+	int64_t deadline = srv_mono_ms() + DRAIN_MS;
+	while (s->n_conns > 0 && srv_mono_ms() < deadline)
+		if (lws_service(s->ctx, 0) < 0)
+			break;
+	if (s->turn.n_changes > 0 || s->turn.n_docs > 0)
+		srv_turn_flush(s); /* nothing new is accepted; this only settles Welcomes */
+	srv_info(&s->log, "stopped (%zu connections left to close)", s->n_conns);
+}
+
+int srv_run(srv *s, volatile sig_atomic_t *stop)
+{
+	int rc = 0;
+	while (!*stop) {
+		if (lws_service(s->ctx, 0) < 0) {
+			srv_err(&s->log, "event loop failed");
+			rc = 1;
+			break;
+		}
+	}
+	shutdown_gracefully(s);
+	return rc;
+}
+
+void srv_free(srv *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ctx != NULL) {
+		s->stopping = true;
+		for (srv_conn *c = s->conns; c; c = c->next)
+			c->state =
+				SRV_CONN_CLOSING; /* nothing more is queued while lws closes them */
+		lws_sul_cancel(&s->tick_sul);
+		lws_sul_cancel(&s->turn.sul);
+		lws_context_destroy(s->ctx); /* closes what is left: srv_conn_free */
+		s->ctx = NULL;
+	}
+	srv_turn_free(&s->turn);
+	srv_docs_free_all(s);
+	store_close(s->db);
+	free(s->ops_scratch);
+	free(s);
+}
