@@ -99,11 +99,13 @@ uint32_t idmap_lv(const crdt_doc *d, uint32_t rep, uint32_t counter)
 
 const idrun *idmap_run(const crdt_doc *d, uint32_t lv)
 {
-	/* recent units are looked up most (typing, backspacing) */
+	/* recent units are looked up most (typing, backspacing), and a
+	 * lookup is often near the previous one (a delete's pieces) */
 	if (d->n_runs && lv >= d->runs[d->n_runs - 1].lv)
 		return &d->runs[d->n_runs - 1];
-	if (d->n_runs > 1 && lv >= d->runs[d->n_runs - 2].lv)
-		return &d->runs[d->n_runs - 2];
+	uint32_t h = d->run_hint;
+	if (h < d->n_runs && lv >= d->runs[h].lv && lv - d->runs[h].lv < d->runs[h].len)
+		return &d->runs[h];
 	uint32_t lo = 0, hi = d->n_runs;
 	while (hi - lo > 1) {
 		uint32_t mid = (lo + hi) / 2;
@@ -112,6 +114,8 @@ const idrun *idmap_run(const crdt_doc *d, uint32_t lv)
 		else
 			hi = mid;
 	}
+	/* the hint is a cache, not state: documents are never const objects */
+	((crdt_doc *)d)->run_hint = lo;
 	return &d->runs[lo];
 }
 

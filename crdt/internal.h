@@ -152,6 +152,7 @@ struct crdt_doc {
 	/* id map */
 	idrun *runs;
 	uint32_t n_runs, cap_runs;
+	uint32_t run_hint;    /* the run idmap_run found last */
 	replica *reps;
 	uint32_t n_reps, cap_reps;
 	uint32_t *rep_order; /* rep indices sorted by id */
