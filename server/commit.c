@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "docs.h"
 #include "room.h"
+#include "sse.h"
 
 void srv_turn_init(srv_turn *t) { memset(t, 0, sizeof *t); }
 
@@ -254,7 +255,7 @@ static void commit(srv *s)
 				.replica = ch->replica,
 				.counter_first = ch->counter_first,
 				.counter_count = ch->counter_count,
-				.author = NULL,
+				.author = ch->author[0] ? ch->author : NULL,
 				.time_ms = ch->time_ms,
 				.payload = ch->payload.data,
 				.payload_len = ch->payload.len,
@@ -413,6 +414,7 @@ void srv_turn_flush(srv *s)
 		srv_doc *d = t->docs[i];
 		if (d->state == SRV_DOC_READY && d->turn_first >= 0)
 			broadcast(s, d);
+		srv_sse_flush(s, d); /* the SSE streams: live changes, catch-ups */
 	}
 
 	for (size_t i = 0; i < t->n_acks; i++) { /* 4 */

@@ -17,7 +17,18 @@
 #define MIB (1024ull * 1024)
 #define GIB (1024ull * 1024 * 1024)
 
-enum opt_kind { OPT_LISTEN, OPT_PATH, OPT_DURABILITY, OPT_LOG_LEVEL, OPT_SIZE, OPT_UINT };
+enum opt_kind {
+	OPT_LISTEN,
+	OPT_PATH,
+	OPT_DURABILITY,
+	OPT_LOG_LEVEL,
+	OPT_SIZE,
+	OPT_UINT,
+	OPT_SECRET, /* a string of at most `max` bytes, never printed */
+	OPT_LIST,   /* a comma list of at most `max` bytes; repeated flags add to it */
+	OPT_OFF,    /* a bool, on by default: the flag (no value) turns it off; the
+		       variable takes on|off|1|0|true|false|yes|no */
+};
 
 typedef struct opt {
 	const char *flag; /* without the leading "--" */
@@ -62,6 +73,26 @@ static const opt options[] = {
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
 	 FIELD(heartbeat_timeout_s), 2, 3600,
 	 "close a WebSocket silent this long; WebSocket pings go out at half of it"},
+	{"token-secret", "QUIRE_TOKEN_SECRET", "SECRET", OPT_SECRET, FIELD(token_secret), 0,
+	 SRV_CONFIG_SECRET_MAX,
+	 "HMAC-SHA256 key of the access tokens (>= 16 bytes); none: the server is open"},
+	{"token-secret-file", "QUIRE_TOKEN_SECRET_FILE", "PATH", OPT_PATH, FIELD(token_secret_file),
+	 0, 0, "read the token key from PATH (one trailing newline is ignored)"},
+	{"allow-origin", "QUIRE_ALLOW_ORIGINS", "ORIGIN", OPT_LIST, FIELD(allow_origins), 0,
+	 SRV_CONFIG_LIST_MAX,
+	 "accept WebSocket upgrades only from these Origins (repeat or comma list); none: any"},
+	{"max-msgs-per-s", "QUIRE_MAX_MSGS_PER_S", "N", OPT_UINT, FIELD(max_msgs_per_s), 0, 1000000,
+	 "messages per second per connection (RATE_LIMITED beyond; 0: no limit)"},
+	{"max-bytes-per-s", "QUIRE_MAX_BYTES_PER_S", "SIZE", OPT_SIZE, FIELD(max_bytes_per_s), 0,
+	 64 * GIB, "bytes per second per connection (RATE_LIMITED beyond; 0: no limit)"},
+	{"rate-burst-s", "QUIRE_RATE_BURST_S", "S", OPT_UINT, FIELD(rate_burst_s), 1, 3600,
+	 "the rate limits allow bursts of this many seconds' worth"},
+	{"max-conns-per-ip", "QUIRE_MAX_CONNS_PER_IP", "N", OPT_UINT, FIELD(max_conns_per_ip), 0,
+	 1000000, "WebSocket connections from one address (HTTP 429 beyond; 0: no limit)"},
+	{"no-deflate", "QUIRE_DEFLATE", "", OPT_OFF, FIELD(deflate), 0, 0,
+	 "do not offer permessage-deflate (RFC 7692) to WebSocket clients"},
+	{"max-doc-bytes", "QUIRE_MAX_DOC_BYTES", "SIZE", OPT_SIZE, FIELD(max_doc_bytes), 1 * KIB,
+	 4 * GIB, "largest document text, UTF-8 bytes (TOO_LARGE for Updates beyond)"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -241,6 +272,26 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		memcpy(dst, value, len + 1);
 		return SRV_CONFIG_OK;
 	}
+	case OPT_SECRET:
+	case OPT_LIST: {
+		char *dst = (char *)c + o->offset;
+		size_t len = strlen(value), have = 0;
+		if (o->kind == OPT_LIST && name[0] == '-') {
+			/* the first flag replaces the variable's list, later ones add */
+			if (c->allow_origins_by_flag)
+				have = strlen(dst);
+			c->allow_origins_by_flag = true;
+		}
+		if (have + (have > 0) + len > o->max) {
+			set_err(err, errlen, "%s: longer than %llu bytes", name,
+				(unsigned long long)o->max);
+			return SRV_CONFIG_EINVAL;
+		}
+		if (have > 0 && len > 0)
+			dst[have++] = ',';
+		memcpy(dst + have, value, len + 1);
+		return SRV_CONFIG_OK;
+	}
 	case OPT_DURABILITY:
 		if (strcmp(value, "normal") == 0)
 			c->durability = SRV_DURABILITY_NORMAL;
@@ -277,6 +328,22 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		*u64_field(c, o) = v;
 		return SRV_CONFIG_OK;
 	}
+	case OPT_OFF: {
+		bool *b = (bool *)(void *)((char *)c + o->offset);
+		if (name[0] == '-') {
+			set_err(err, errlen, "%s takes no value", name);
+			return SRV_CONFIG_EINVAL;
+		}
+		static const char *const on[] = {"on", "1", "true", "yes"},
+					 *const off[] = {"off", "0", "false", "no"};
+		for (size_t i = 0; i < 4; i++)
+			if (strcmp(value, on[i]) == 0 || strcmp(value, off[i]) == 0) {
+				*b = strcmp(value, on[i]) == 0;
+				return SRV_CONFIG_OK;
+			}
+		set_err(err, errlen, "%s: '%s' is not on or off", name, value);
+		return SRV_CONFIG_EINVAL;
+	}
 	}
 	return SRV_CONFIG_EINVAL;
 }
@@ -298,6 +365,12 @@ void srv_config_defaults(srv_config *c)
 	c->snapshot_every = 1000;
 	c->keep_changes = 1000;
 	c->heartbeat_timeout_s = 60;
+	c->max_msgs_per_s = 200;
+	c->max_bytes_per_s = 4 * MIB;
+	c->rate_burst_s = 2;
+	c->max_conns_per_ip = 0;
+	c->max_doc_bytes = 16 * MIB;
+	c->deflate = true;
 }
 
 int srv_config_apply_env(srv_config *c, char *const *envp, char *err, size_t errlen)
@@ -349,6 +422,10 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 				a);
 			return SRV_CONFIG_EINVAL;
 		}
+		if (o->kind == OPT_OFF && eq == NULL) {
+			*(bool *)(void *)((char *)c + o->offset) = false;
+			continue;
+		}
 		const char *value;
 		if (eq != NULL) {
 			value = eq + 1;
@@ -377,6 +454,10 @@ int srv_config_validate(const srv_config *c, char *err, size_t errlen)
 	}
 	if (c->listen_port < 0 || c->listen_port > 65535) {
 		set_err(err, errlen, "--listen: port out of range");
+		return SRV_CONFIG_EINVAL;
+	}
+	if (c->token_secret[0] != '\0' && c->token_secret_file[0] != '\0') {
+		set_err(err, errlen, "--token-secret and --token-secret-file: give only one");
 		return SRV_CONFIG_EINVAL;
 	}
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -441,6 +522,20 @@ static void format_value(const srv_config *c, const opt *o, char *buf, size_t ca
 	}
 	case OPT_UINT:
 		snprintf(buf, cap, "%llu", (unsigned long long)*u64_field_c(c, o));
+		return;
+	case OPT_SECRET: {
+		const char *p = (const char *)c + o->offset;
+		snprintf(buf, cap, "%s", *p ? "(set)" : "(none)");
+		return;
+	}
+	case OPT_LIST: {
+		const char *p = (const char *)c + o->offset;
+		snprintf(buf, cap, "%s", *p ? p : "(any)");
+		return;
+	}
+	case OPT_OFF:
+		snprintf(buf, cap, "%s",
+			 *(const bool *)(const void *)((const char *)c + o->offset) ? "on" : "off");
 		return;
 	}
 }

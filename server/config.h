@@ -18,6 +18,8 @@
 
 #define SRV_CONFIG_HOST_MAX 255	 /* bytes of the listen host */
 #define SRV_CONFIG_PATH_MAX 4095 /* bytes of --db and --web */
+#define SRV_CONFIG_SECRET_MAX 1024 /* bytes of --token-secret */
+#define SRV_CONFIG_LIST_MAX 4095 /* bytes of --allow-origin's comma list */
 
 enum srv_durability {
 	SRV_DURABILITY_NORMAL = 1, /* survives a process crash (SQLite synchronous=NORMAL) */
@@ -46,6 +48,17 @@ typedef struct srv_config {
 	uint64_t snapshot_every;      /* changes between snapshots (0: only at unload) */
 	uint64_t keep_changes;	      /* newest changes never trimmed from the log */
 	uint64_t heartbeat_timeout_s; /* close a silent WebSocket after this; ping at half */
+	/* security and limits (auth.h, quota.h) */
+	char token_secret[SRV_CONFIG_SECRET_MAX + 1];	 /* "": none (see the file) */
+	char token_secret_file[SRV_CONFIG_PATH_MAX + 1]; /* read by srv_auth_init */
+	char allow_origins[SRV_CONFIG_LIST_MAX + 1];	 /* comma-separated; "": any */
+	bool allow_origins_by_flag; /* config.c: a flag replaced the variable's list */
+	uint64_t max_msgs_per_s;    /* messages per second per connection (0: no limit) */
+	uint64_t max_bytes_per_s;   /* bytes per second per connection (0: no limit) */
+	uint64_t rate_burst_s;	    /* token buckets hold this many seconds of the rates */
+	uint64_t max_conns_per_ip;  /* WebSocket connections from one address (0: no limit) */
+	uint64_t max_doc_bytes;	    /* UTF-8 bytes of a document's text */
+	bool deflate; /* offer permessage-deflate to WebSocket clients (--no-deflate) */
 } srv_config;
 
 /* Status of the parsing functions. */

@@ -267,7 +267,8 @@ int srv_conn_writeable(srv_conn *c)
 	int flags = lws_write_ws_flags(LWS_WRITE_BINARY, start, end);
 	if (lws_write(c->wsi, p, n, (enum lws_write_protocol)flags) < 0) {
 		srv_debug(&s->log, "conn %llu: write failed", (unsigned long long)c->id);
-		c->why = SRV_CLOSED_ERROR;
+		if (c->state == SRV_CONN_OPEN) /* else keep the reason of our close */
+			c->why = SRV_CLOSED_ERROR;
 		return -1;
 	}
 	s->metrics.bytes_out += n;
@@ -400,7 +401,13 @@ int srv_conn_receive(srv_conn *c, const void *in, size_t len, bool binary, bool 
 		return 0;
 	c->rx_in_msg = false;
 	s->metrics.messages_in++;
-	if (c->rx_discarding) {
+	int verdict = srv_quota_message(c, c->rx_total);
+	if (verdict == SRV_QUOTA_CLOSE)
+		return close_now(c, SRV_CLOSE_POLICY, "rate limit exceeded",
+				 SRV_CLOSED_RATE_LIMITED);
+	if (verdict == SRV_QUOTA_REFUSE) {
+		srv_quota_refuse(c, c->rx_discarding ? NULL : c->rx, c->rx_len);
+	} else if (c->rx_discarding) {
 		srv_conn_error(c, 0, WIRE_ERR_TOO_LARGE, 0,
 			       "a message of %llu bytes was dropped: the limit is %llu bytes",
 			       (unsigned long long)c->rx_total, (unsigned long long)limit);

@@ -276,7 +276,8 @@ void srv_doc_snapshot(srv *s, srv_doc *d, bool force)
 
 static bool unloadable(const srv_doc *d)
 {
-	return d->n_members == 0 && d->n_waiting == 0 && d->turn_first < 0 && !d->touched;
+	return d->n_members == 0 && d->n_waiting == 0 && d->turn_first < 0 && !d->touched &&
+	       d->sse == NULL; /* SSE streams are readers (sse.h) */
 }
 
 void srv_docs_tick(srv *s, int64_t now_ms)

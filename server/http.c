@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "conn.h"
 #include "srv.h"
+#include "sse.h"
 
 static int respond(struct lws *wsi, srv_http_pss *pss, unsigned status, const char *type,
 		   const char *body, size_t len)
@@ -48,6 +49,7 @@ static void gauges(const srv *s, srv_gauges *g)
 	for (size_t i = 0; i < s->docs.n_buckets; i++)
 		for (const srv_doc *d = s->docs.buckets[i]; d; d = d->hnext)
 			g->documents_loaded += d->state == SRV_DOC_READY;
+	g->sse_streams = srv_sse_count(s);
 }
 
 static int healthz(struct lws *wsi, srv *s, srv_http_pss *pss)
@@ -57,9 +59,10 @@ static int healthz(struct lws *wsi, srv *s, srv_http_pss *pss)
 	srv_buf b = {0};
 	srv_buf_printf(&b,
 		       "{\"status\":\"%s\",\"connections\":%llu,\"documents\":%llu,"
-		       "\"members\":%llu}\n",
+		       "\"members\":%llu,\"auth\":\"%s\"}\n",
 		       s->stopping ? "stopping" : "ok", (unsigned long long)g.connections,
-		       (unsigned long long)g.documents_loaded, (unsigned long long)g.members);
+		       (unsigned long long)g.documents_loaded, (unsigned long long)g.members,
+		       s->auth.key_len ? "token" : "open");
 	int rc = b.failed ? -1
 			  : respond(wsi, pss, s->stopping ? HTTP_STATUS_SERVICE_UNAVAILABLE : 200,
 				    "application/json", b.data, b.len);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "config.h"
 #include "server.h"
 
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
 {
 	srv_config cfg;
 	char err[512] = "";
+	if (argc > 1 && strcmp(argv[1], "token") == 0) /* quire-server token ... (auth.h) */
+		return srv_auth_token_main(argc - 1, argv + 1, environ);
 	int rc = srv_config_load(&cfg, argc, argv, environ, err, sizeof err);
 	if (rc == SRV_CONFIG_HELP) {
 		srv_config_usage(stdout, "quire-server");

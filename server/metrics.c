@@ -20,6 +20,12 @@ static const char *const close_reason_names[SRV_CLOSED_N] = {
 #undef SRV__CR_NAME
 };
 
+static const char *const refusal_names[SRV_REFUSED_N] = {
+#define SRV__RF_NAME(name, text) text,
+	SRV_REFUSAL_TABLE(SRV__RF_NAME)
+#undef SRV__RF_NAME
+};
+
 void srv_metrics_init(srv_metrics *m) { memset(m, 0, sizeof *m); }
 
 void srv_metrics_commit(srv_metrics *m, double seconds, size_t changes, int ok)
@@ -35,6 +41,17 @@ void srv_metrics_commit(srv_metrics *m, double seconds, size_t changes, int ok)
 	while (i < SRV_COMMIT_BUCKETS && seconds > commit_bounds[i])
 		i++;
 	m->commit_bucket[i]++;
+}
+
+static const double catchup_bounds[SRV_CATCHUP_BUCKETS] = {0, 1, 10, 100, 1000, 10000};
+
+void srv_metrics_catchup(srv_metrics *m, uint64_t changes)
+{
+	m->catchup_changes += changes;
+	size_t i = 0;
+	while (i < SRV_CATCHUP_BUCKETS && (double)changes > catchup_bounds[i])
+		i++;
+	m->catchup_bucket[i]++;
 }
 
 void srv_metrics_error(srv_metrics *m, int code)
@@ -68,6 +85,11 @@ void srv_metrics_render(const srv_metrics *m, const srv_gauges *g, srv_buf *b)
 			       close_reason_names[r], (unsigned long long)m->connections_closed[r]);
 	one(b, "quire_connections_refused_total", "counter",
 	    "WebSocket upgrades refused because the server is stopping.", m->connections_refused);
+	head(b, "quire_refusals_total", "counter",
+	     "Requests refused by a security check or a limit, by kind.");
+	for (int k = 0; k < SRV_REFUSED_N; k++)
+		srv_buf_printf(b, "quire_refusals_total{kind=\"%s\"} %llu\n", refusal_names[k],
+			       (unsigned long long)m->refusals[k]);
 	one(b, "quire_slow_consumer_disconnects_total", "counter",
 	    "Connections dropped because their send queue exceeded --send-queue-bytes.",
 	    m->connections_closed[SRV_CLOSED_SLOW_CONSUMER]);
@@ -127,9 +149,25 @@ void srv_metrics_render(const srv_metrics *m, const srv_gauges *g, srv_buf *b)
 	one(b, "quire_welcomes_total", "counter", "Welcome messages sent (joins).", m->welcomes);
 	one(b, "quire_welcome_snapshots_total", "counter",
 	    "Welcomes that carried a snapshot instead of a log catch-up.", m->welcome_snapshots);
-	one(b, "quire_catchup_changes_total", "counter", "Changes sent in catch-ups after Welcome.",
-	    m->catchup_changes);
+	head(b, "quire_catchup_changes", "histogram",
+	     "Changes sent in the catch-up after each Welcome (0: snapshot or up to date).");
+	uint64_t ccum = 0;
+	for (size_t i = 0; i < SRV_CATCHUP_BUCKETS; i++) {
+		ccum += m->catchup_bucket[i];
+		srv_buf_printf(b, "quire_catchup_changes_bucket{le=\"%g\"} %llu\n", catchup_bounds[i],
+			       (unsigned long long)ccum);
+	}
+	ccum += m->catchup_bucket[SRV_CATCHUP_BUCKETS];
+	srv_buf_printf(b, "quire_catchup_changes_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)ccum);
+	srv_buf_printf(b, "quire_catchup_changes_sum %llu\n", (unsigned long long)m->catchup_changes);
+	srv_buf_printf(b, "quire_catchup_changes_count %llu\n", (unsigned long long)ccum);
 	one(b, "quire_snapshots_total", "counter", "Snapshots stored.", m->snapshots);
 	one(b, "quire_snapshot_failures_total", "counter", "Snapshots that could not be stored.",
 	    m->snapshot_failures);
+	one(b, "quire_sse_streams", "gauge", "Open Server-Sent Events streams (/v1/docs/{id}/events).",
+	    g->sse_streams);
+	one(b, "quire_sse_events_total", "counter",
+	    "SSE change and reset events sent, counted once per stream.", m->sse_events);
+	one(b, "quire_sse_dropped_total", "counter",
+	    "SSE streams dropped because their queue exceeded --send-queue-bytes.", m->sse_dropped);
 }

@@ -21,6 +21,7 @@
 	X(SRV_CLOSED_TOO_LARGE, "too_large")	     /* message far over --max-message-bytes */   \
 	X(SRV_CLOSED_PROTOCOL, "protocol")	     /* a text message (1003) */                  \
 	X(SRV_CLOSED_SHUTDOWN, "shutdown")	     /* SIGTERM/SIGINT */                         \
+	X(SRV_CLOSED_RATE_LIMITED, "rate_limited")   /* flooding far over the rate limits */      \
 	X(SRV_CLOSED_ERROR, "error")		     /* out of memory, write failure */
 
 /* clang-format off */
@@ -32,8 +33,32 @@ enum srv_close_reason {
 };
 /* clang-format on */
 
+/* What was refused by a security check or a limit (auth.c, quota.c;
+ * quire_refusals_total{kind}). */
+#define SRV_REFUSAL_TABLE(X)                                                                      \
+	X(SRV_REFUSED_UNAUTHORIZED, "unauthorized") /* Hello: token missing, bad, expired */      \
+	X(SRV_REFUSED_FORBIDDEN, "forbidden")	    /* Hello: the token is for other docs */      \
+	X(SRV_REFUSED_READ_ONLY, "read_only")	    /* Update on a read-only handle */            \
+	X(SRV_REFUSED_ORIGIN, "origin")		    /* upgrade from an Origin not allowed */      \
+	X(SRV_REFUSED_CONNS_PER_IP, "conns_per_ip") /* upgrade over --max-conns-per-ip */         \
+	X(SRV_REFUSED_RATE_MSGS, "rate_messages")   /* message over --max-msgs-per-s */           \
+	X(SRV_REFUSED_RATE_BYTES, "rate_bytes")	    /* message over --max-bytes-per-s */          \
+	X(SRV_REFUSED_DOC_BYTES, "doc_bytes")	    /* Update over --max-doc-bytes */
+
+/* clang-format off */
+enum srv_refusal {
+#define SRV__RF_ENUM(name, text) name,
+	SRV_REFUSAL_TABLE(SRV__RF_ENUM)
+#undef SRV__RF_ENUM
+	SRV_REFUSED_N
+};
+/* clang-format on */
+
 /* Upper bounds (seconds) of the commit latency histogram's buckets. */
 #define SRV_COMMIT_BUCKETS 12
+
+/* Buckets of the catch-up size histogram (changes sent after a Welcome). */
+#define SRV_CATCHUP_BUCKETS 6
 
 /* Error codes counted (quire.v1.ErrorCode 0..SRV_ERROR_CODES-1). */
 #define SRV_ERROR_CODES 15
@@ -54,8 +79,12 @@ typedef struct srv_metrics {
 	double commit_seconds_sum;
 	uint64_t errors_sent[SRV_ERROR_CODES + 1]; /* last: codes we do not know */
 	uint64_t welcomes, welcome_snapshots, catchup_changes;
+	uint64_t catchup_bucket[SRV_CATCHUP_BUCKETS + 1]; /* last: +Inf */
 	uint64_t snapshots, snapshot_failures;
 	uint64_t doc_reloads;
+	uint64_t refusals[SRV_REFUSED_N];
+	uint64_t sse_events;  /* SSE change/reset events queued, all streams (sse.c) */
+	uint64_t sse_dropped; /* SSE streams dropped as slow readers */
 } srv_metrics;
 
 /* The gauges, sampled when rendering. */
@@ -64,6 +93,7 @@ typedef struct srv_gauges {
 	uint64_t documents_loaded;
 	uint64_t members;
 	uint64_t send_queue_bytes; /* all connections */
+	uint64_t sse_streams;	   /* open SSE streams (sse.h) */
 } srv_gauges;
 
 void srv_metrics_init(srv_metrics *m);
@@ -71,6 +101,10 @@ void srv_metrics_init(srv_metrics *m);
 /* One group commit of `changes` changes that took `seconds`; ok false when
  * it failed (then only the failure is counted). */
 void srv_metrics_commit(srv_metrics *m, double seconds, size_t changes, int ok);
+
+/* One catch-up after a Welcome: the changes it sent (0 for a snapshot or a
+ * client already up to date). */
+void srv_metrics_catchup(srv_metrics *m, uint64_t changes);
 
 /* An Error message with this code was sent. */
 void srv_metrics_error(srv_metrics *m, int code);

@@ -3,8 +3,8 @@
  *
  * Validation of an Update, in this order, so that nothing is ever half
  * applied (srv.h invariant 1):
- *  1. the handle is joined (UNKNOWN_DOCUMENT) and the server is not
- *     stopping (SHUTTING_DOWN);
+ *  1. the handle is joined (UNKNOWN_DOCUMENT), the server is not
+ *     stopping (SHUTTING_DOWN) and the token lets it write (FORBIDDEN);
  *  2. every op belongs to the member's replica (INVALID_OP): a client may
  *     only send its own edits, so it cannot take over another replica's
  *     counters;
@@ -15,7 +15,8 @@
  *  4. if every op is already known, the Update is a retransmission: it is
  *     acked with the seq its change got the first time, and no change is
  *     made;
- *  5. the payload is encoded and the change slot reserved (the only steps
+ *  5. the document stays within --max-doc-bytes (TOO_LARGE, quota.h); the
+ *     payload is encoded and the change slot reserved (the only steps
  *     that can fail for lack of memory) before anything is applied;
  *  6. the ops are applied in order. The engine leaves the document
  *     unchanged when an op fails, but ops before it are in; so if op k > 0
@@ -35,6 +36,7 @@
 #include "commit.h"
 #include "conn.h"
 #include "docs.h"
+#include "sse.h"
 
 /* ---- memberships ----------------------------------------------------------------- */
 
@@ -125,6 +127,10 @@ void srv_room_hello(srv *s, srv_conn *c, const wire_client_msg *msg)
 		srv_conn_error(c, handle, WIRE_ERR_SHUTTING_DOWN, 0, "the server is stopping");
 		return;
 	}
+	bool read_only;
+	char author[SRV_TOKEN_SUB_MAX + 1];
+	if (srv_auth_hello(s, c, handle, h, &read_only, author, sizeof author) != 0)
+		return; /* UNAUTHORIZED or FORBIDDEN sent (auth.c) */
 	if (srv_room_member(c, handle) != NULL) {
 		srv_conn_error(c, handle, WIRE_ERR_BAD_MESSAGE, 0,
 			       "handle %u is already open: Leave it first", handle);
@@ -165,6 +171,8 @@ void srv_room_hello(srv *s, srv_conn *c, const wire_client_msg *msg)
 	m->handle = handle;
 	m->replica = h->replica;
 	m->last_seq = h->last_seq;
+	m->read_only = read_only;
+	memcpy(m->author, author, sizeof m->author);
 	m->state = SRV_MEMBER_WAITING;
 	m->doc_next = d->members;
 	if (d->members)
@@ -279,7 +287,7 @@ void srv_room_welcome(srv *s, srv_member *m)
 		rc = wire_snapshot_encode(d->crdt, d->id, H, &snap);
 	}
 	if (rc == WIRE_OK)
-		rc = wire_server_encode_welcome(&b, m->handle, H, false,
+		rc = wire_server_encode_welcome(&b, m->handle, H, m->read_only,
 						snapshot ? snap.data : NULL, snap.len);
 	if (rc == WIRE_OK && srv_conn_send_buf(c, &b, SRV_SEND_UNBOUNDED) != 0)
 		rc = WIRE_ENOMEM;
@@ -306,7 +314,7 @@ void srv_room_welcome(srv *s, srv_member *m)
 	}
 	s->metrics.welcomes++;
 	s->metrics.welcome_snapshots += snapshot;
-	s->metrics.catchup_changes += cu.n;
+	srv_metrics_catchup(&s->metrics, cu.n);
 	srv_debug(&s->log, "conn %llu: handle %u welcomed to '%s' at %" PRIu64 " (%s)",
 		  (unsigned long long)c->id, m->handle, d->id, H,
 		  snapshot ? "snapshot"
@@ -400,6 +408,12 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 			       "the server is stopping");
 		return;
 	}
+	if (mb->read_only) {
+		s->metrics.refusals[SRV_REFUSED_READ_ONLY]++;
+		srv_conn_error(c, msg->doc, WIRE_ERR_FORBIDDEN, batch,
+			       "read only: the token grants reading this document");
+		return;
+	}
 	srv_doc *d = mb->doc;
 	crdt_replica r = mb->replica;
 	size_t n = crdt_batch_count(msg->ops);
@@ -466,6 +480,12 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 
 	/* step 5: everything that can fail for memory, before applying */
 	crdt_op *ops = ops_array(s, msg->ops, n);
+	if (ops != NULL && !srv_quota_doc_fits(s, d, ops, n)) {
+		srv_conn_error(c, msg->doc, WIRE_ERR_TOO_LARGE, batch,
+			       "the document would grow past %llu bytes",
+			       (unsigned long long)s->cfg.max_doc_bytes);
+		return;
+	}
 	srv_change *ch = ops ? srv_turn_add_change(s, d) : NULL;
 	if (ch == NULL) {
 		srv_conn_error(c, msg->doc, WIRE_ERR_INTERNAL, batch, "out of memory");
@@ -480,7 +500,8 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 
 	/* step 6: apply */
 	for (size_t k = 0; k < n; k++) {
-		int st = crdt_doc_apply(d->crdt, &ops[k], NULL, NULL);
+		/* visible edits are recorded for the SSE streams, if any (sse.h) */
+		int st = crdt_doc_apply(d->crdt, &ops[k], d->sse ? srv_sse_on_patch : NULL, d->sse);
 		if (st >= 0 && st != CRDT_PENDING)
 			continue;
 		int code =
@@ -488,6 +509,7 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 		if (code == 0)
 			code = WIRE_ERR_INTERNAL;
 		srv_turn_pop_change(s, d);
+		srv_sse_discard(d, d->next_seq);
 		srv_conn_error(c, msg->doc, code, batch, "op %zu: %s", k,
 			       st == CRDT_PENDING ? "depends on ops not seen" : crdt_strerror(st));
 		if (k > 0 || st == CRDT_PENDING) {
@@ -506,6 +528,7 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 	ch->counter_first = seen0;
 	ch->counter_count = seen1 - seen0;
 	ch->time_ms = srv_wall_ms();
+	memcpy(ch->author, mb->author, sizeof ch->author);
 	s->metrics.updates_accepted++;
 	s->metrics.ops_applied += msg->n_ops;
 }

@@ -29,6 +29,8 @@
 #include "conn.h"
 #include "docs.h"
 #include "http.h"
+#include "api.h"
+#include "sse.h"
 #include "srv.h"
 
 /* Housekeeping period: idle unloads, and the longest a stop request waits
@@ -113,6 +115,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		return 0;
 	}
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* Origin, connections per IP (quota.h) */
+		return srv_quota_upgrade(srv_of(wsi), wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->conn = srv_conn_new(srv_of(wsi), wsi);
 		return pss->conn ? 0 : -1;
@@ -145,8 +149,15 @@ static const struct lws_protocols protocols[] = {
 	 * tx: our fragments go out in one send() each */
 	{"quire.v1", ws_callback, sizeof(ws_pss), 4096, 0, NULL, SRV_FRAGMENT},
 	{"quire-http", srv_http_callback, sizeof(srv_http_pss), 0, 0, NULL, 0},
+	{"quire-api", srv_api_callback, sizeof(srv_api_pss), 0, 0, NULL, 0}, /* /v1/docs (api.h) */
 	{NULL, NULL, 0, 0, 0, NULL, 0} /* terminator (4.1.6 has no LWS_PROTOCOL_LIST_TERM) */
 };
+
+/* permessage-deflate (RFC 7692), offered unless --no-deflate (TOOLCHAIN.md gotcha 8) */
+static const struct lws_extension extensions[] = {
+	{"permessage-deflate", lws_extension_callback_pm_deflate,
+	 "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+	{NULL, NULL, NULL}};
 
 static const struct lws_protocol_vhost_options mime_any = {NULL, NULL, "*",
 							   "application/octet-stream"};
@@ -252,6 +263,8 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	s->crdt_opts.max_pending_ops = 0; /* refuse ops with missing dependencies */
 	srv_docs_init(&s->docs);
 	srv_turn_init(&s->turn);
+	if (srv_auth_init(&s->auth, cfg, err, errlen) != 0)
+		goto fail;
 
 	if (cfg->web_dir[0] != '\0') {
 		struct stat st;
@@ -303,8 +316,14 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	mm->mountpoint_len = 8;
 	mm->origin = "quire-http";
 	mm->origin_protocol = LWSMPRO_CALLBACK;
+	struct lws_http_mount *ma = &s->mounts[3]; /* GET /v1/docs/... (api.h) */
+	mm->mount_next = ma;
+	ma->mountpoint = SRV_API_MOUNT;
+	ma->mountpoint_len = sizeof SRV_API_MOUNT - 1;
+	ma->origin = "quire-api";
+	ma->origin_protocol = LWSMPRO_CALLBACK;
 	if (cfg->web_dir[0] != '\0') {
-		mm->mount_next = mw;
+		ma->mount_next = mw;
 		mw->mountpoint = "/";
 		mw->mountpoint_len = 1;
 		mw->origin = s->cfg.web_dir;
@@ -326,6 +345,8 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	s->retry.secs_since_valid_ping = (uint16_t)(cfg->heartbeat_timeout_s / 2);
 	s->retry.secs_since_valid_hangup = (uint16_t)cfg->heartbeat_timeout_s;
 	info.retry_and_idle_policy = &s->retry;
+	if (cfg->deflate)
+		info.extensions = extensions;
 	if (strchr(host, ':') == NULL && !any)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	s->vhost = lws_create_vhost(s->ctx, &info);
@@ -340,6 +361,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 		       host, s->port, host, s->port, SRV_WS_PATH, cfg->db_path,
 		       srv_durability_name(cfg->durability), cfg->web_dir[0] ? ", web " : "",
 		       cfg->web_dir);
+	srv_quota_announce(s);
 	return s;
 fail:
 	srv_free(s);
@@ -356,6 +378,7 @@ static void shutdown_gracefully(srv *s)
 	srv_info(&s->log, "stopping: %zu connections, %zu documents", s->n_conns, s->docs.count);
 	srv_turn_flush(s);
 	srv_docs_snapshot_all(s);
+	srv_sse_shutdown(s); /* "event: shutdown", then each stream ends */
 	for (srv_conn *c = s->conns; c; c = c->next) {
 		srv_conn_error(c, 0, WIRE_ERR_SHUTTING_DOWN, 0,
 			       "the server is stopping; reconnect and resume by seq");
@@ -363,7 +386,7 @@ static void shutdown_gracefully(srv *s)
 			       SRV_CLOSED_SHUTDOWN);
 	}
 	int64_t deadline = srv_mono_ms() + DRAIN_MS;
-	while (s->n_conns > 0 && srv_mono_ms() < deadline)
+	while ((s->n_conns > 0 || srv_sse_count(s) > 0) && srv_mono_ms() < deadline)
 		if (lws_service(s->ctx, 0) < 0)
 			break;
 	if (s->turn.n_changes > 0 || s->turn.n_docs > 0)
@@ -403,5 +426,6 @@ void srv_free(srv *s)
 	srv_docs_free_all(s);
 	store_close(s->db);
 	free(s->ops_scratch);
+	srv_auth_clear(&s->auth);
 	free(s);
 }

@@ -41,10 +41,12 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "config.h"
 #include "crdt.h"
 #include "log.h"
 #include "metrics.h"
+#include "quota.h"
 #include "store.h"
 #include "wire.h"
 
@@ -105,6 +107,7 @@ struct srv_doc {
 	srv_member *members;   /* doubly linked through doc_prev/doc_next */
 	size_t n_members;
 	size_t n_waiting; /* members waiting for their Welcome */
+	struct srv_sse_doc *sse; /* its SSE streams (sse.h), NULL: none; they keep it loaded */
 	/* the current turn's changes of this document: indexes into
 	 * srv->turn.changes, chained by srv_change.next_in_doc; -1: none */
 	long turn_first, turn_last;
@@ -127,6 +130,8 @@ struct srv_member {
 	crdt_replica replica; /* the only replica whose ops it may send */
 	uint64_t last_seq;    /* Hello.last_seq: where its catch-up starts */
 	enum srv_member_state state;
+	bool read_only;			      /* its token grants reading only (auth.h) */
+	char author[SRV_TOKEN_SUB_MAX + 1];   /* the token's subject; "" when open */
 	bool welcomed_this_turn; /* its catch-up already covers this turn */
 	bool has_presence;	 /* it sent Presence: shown to joiners, "gone" when it leaves */
 	wire_presence presence;	 /* its latest, strings pointing into the arrays below */
@@ -166,6 +171,7 @@ struct srv_conn {
 	uint8_t *frag;	      /* LWS_PRE + SRV_FRAGMENT scratch for fragments of
 				 shared messages; allocated while one is being sent */
 	wire_client_msg *msg; /* decoder object, reused for every message */
+	srv_quota_conn quota; /* rate limit buckets (quota.h) */
 	srv_member *members;  /* doubly linked through conn_prev/conn_next */
 	size_t n_members;
 	srv_conn *prev, *next; /* srv->conns */
@@ -187,6 +193,7 @@ typedef struct srv_change {
 	crdt_replica replica;
 	uint32_t counter_first, counter_count;
 	int64_t time_ms;
+	char author[SRV_TOKEN_SUB_MAX + 1]; /* the sender's token subject, "" if none */
 	wire_buf payload; /* OpBatch (wire_ops_encode) */
 	long next_in_doc;
 	bool acked; /* Ack queued in this flush */
@@ -225,6 +232,7 @@ struct srv {
 	srv_log log;
 	srv_metrics metrics;
 	wire_limits limits; /* for decoding client messages */
+	srv_auth auth;	    /* the token key; none: open (auth.h) */
 	store *db;
 	crdt_options crdt_opts; /* no pending ops: missing dependencies are refused */
 	struct lws_context *ctx;
@@ -237,7 +245,7 @@ struct srv {
 	uint64_t next_conn_id;
 	crdt_op *ops_scratch; /* room.c: an Update's ops, contiguous */
 	size_t ops_cap;
-	struct lws_http_mount mounts[3];
+	struct lws_http_mount mounts[4]; /* /healthz, /metrics, /v1/docs, --web */
 	lws_retry_bo_t retry;		 /* the idle policy: WebSocket pings, hangup */
 	lws_sorted_usec_list_t tick_sul; /* housekeeping: idle unload, stop signal */
 	bool stopping;			 /* shutdown began: no new connections or joins */

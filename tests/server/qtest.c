@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -362,17 +363,25 @@ static int grow(uint8_t **p, size_t *cap, size_t need)
 int ws_connect(ws_client *c, int port, const char *path, const char *protocol, int rcvbuf,
 	       int timeout_ms)
 {
+	return ws_connect_ext(c, port, path, protocol, NULL, rcvbuf, timeout_ms);
+}
+
+int ws_connect_ext(ws_client *c, int port, const char *path, const char *protocol,
+		   const char *extensions, int rcvbuf, int timeout_ms)
+{
 	memset(c, 0, sizeof *c);
 	c->fd = tcp_connect(port, rcvbuf, timeout_ms);
 	if (c->fd < 0)
 		return -1;
-	char req[512];
+	char req[1024];
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
 			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			 "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+			 "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
 			 path ? path : "/sync", port, protocol ? "Sec-WebSocket-Protocol: " : "",
-			 protocol ? protocol : "", protocol ? "\r\n" : "");
+			 protocol ? protocol : "", protocol ? "\r\n" : "",
+			 extensions ? "Sec-WebSocket-Extensions: " : "",
+			 extensions ? extensions : "", extensions ? "\r\n" : "");
 	if (write_all(c->fd, req, (size_t)n) != 0)
 		goto fail;
 	int64_t deadline = now_ms() + timeout_ms;
@@ -396,6 +405,14 @@ int ws_connect(ws_client *c, int port, const char *path, const char *protocol, i
 		if (c->in_len < 12 || memcmp(c->in + 9, "101", 3) != 0)
 			goto fail;
 		size_t hdr = (size_t)(end - c->in);
+		for (size_t i = 0; i + 26 < hdr; i++)
+			if (strncasecmp((const char *)c->in + i, "\nsec-websocket-extensions:", 26) == 0) {
+				const char *v = (const char *)c->in + i + 26;
+				while (*v == ' ')
+					v++;
+				snprintf(c->extensions, sizeof c->extensions, "%.*s",
+					 (int)strcspn(v, "\r\n"), v);
+			}
 		memmove(c->in, end, c->in_len - hdr);
 		c->in_len -= hdr;
 		return 0;
@@ -540,6 +557,7 @@ int ws_recv(ws_client *c, int timeout_ms, const uint8_t **data, size_t *len, int
 			}
 			if (op != WS_CONT) {
 				c->msg_len = 0;
+				c->msg_compressed = (c->in[0] & 0x40) != 0; /* RSV1 */
 				c->msg_opcode = op;
 				c->in_msg = true;
 			}
@@ -550,6 +568,8 @@ int ws_recv(ws_client *c, int timeout_ms, const uint8_t **data, size_t *len, int
 			consume(c, pl, n);
 			if (fin) {
 				c->in_msg = false;
+				if (c->msg_compressed && (c->inflate == NULL || c->inflate(c) != 0))
+					return -1;
 				*data = c->msg;
 				*len = c->msg_len;
 				*opcode = c->msg_opcode;

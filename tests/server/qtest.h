@@ -77,6 +77,14 @@ typedef struct ws_client {
 	bool closed;	/* a close frame arrived or the socket ended */
 	int close_code; /* from the close frame; 1006 when the socket just ended */
 	char close_reason[128];
+	/* permessage-deflate (ws_connect_ext): the server's answer, whether the
+	 * last message came compressed (RSV1), and the test's inflater, called
+	 * on such a message to replace msg/msg_len with the inflated bytes
+	 * (0, or -1: ws_recv fails). qtest itself links no zlib. */
+	char extensions[160];
+	bool msg_compressed;
+	int (*inflate)(struct ws_client *c);
+	void *inflate_ctx;
 } ws_client;
 
 /* Connect to 127.0.0.1:port and upgrade at `path` (NULL: "/sync"),
@@ -85,6 +93,11 @@ typedef struct ws_client {
  * up fast). 0, or -1 (refused upgrades included). */
 int ws_connect(ws_client *c, int port, const char *path, const char *protocol, int rcvbuf,
 	       int timeout_ms);
+
+/* ws_connect also offering Sec-WebSocket-Extensions: `extensions` (NULL:
+ * none); the answer lands in c->extensions. */
+int ws_connect_ext(ws_client *c, int port, const char *path, const char *protocol,
+		   const char *extensions, int rcvbuf, int timeout_ms);
 
 /* Send one frame (masked, as a client must). 0 or -1. */
 int ws_send_frame(ws_client *c, int opcode, bool fin, const void *data, size_t len);
