@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# deps.sh - install everything Quire needs on Debian 12 (idempotent).
+# deps.sh [--browser] - install everything Quire needs on Debian 12 (idempotent).
+#
+# --browser also installs chromium (about 400 MB, without recommends) for the
+# web demo's browser test; scripts/test.sh passes it, scripts/run.sh does not.
 #
 # Installs the C toolchain, the WebAssembly toolchain (clang-14 + wasi-libc)
 # and the libraries of every layer with apt. When every package is already
@@ -16,13 +19,17 @@ packages=(
 	clang-14 lld-14 libclang-rt-14-dev wasi-libc libclang-rt-14-dev-wasm32
 	# libraries of the layers (bench: zlib; proto: protobuf-c; storage:
 	# sqlite3 + zstd; server: libwebsockets; tests: cmocka)
-	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libssl-dev
 	libsqlite3-dev sqlite3 libzstd-dev libwebsockets-dev libcmocka-dev
 	# test drivers: quire-dump tests use python3 (standard library only)
 	python3
 	# tools
 	valgrind
 )
+
+if [[ ${1:-} == --browser ]]; then
+	packages+=(chromium)
+fi
 
 installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${packages[@]}" 2>/dev/null || true) "
 missing=()

@@ -8,7 +8,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/deps.sh" --browser # chromium: the web demo's browser test
 
 jobs=${QUIRE_JOBS:-2}
 total_pass=0
