@@ -50,3 +50,11 @@ void srv_log_always(const srv_log *lg, const char *fmt, ...)
 	vline(lg, SRV_LOG_INFO, fmt, ap);
 	va_end(ap);
 }
+
+void srv_log_warn_always(const srv_log *lg, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline(lg, SRV_LOG_WARN, fmt, ap);
+	va_end(ap);
+}

@@ -33,6 +33,9 @@ void srv_log_line(const srv_log *lg, enum srv_log_level level, const char *fmt, 
 /* Write one line whatever the level (the startup line tools wait for). */
 void srv_log_always(const srv_log *lg, const char *fmt, ...) SRV_PRINTF(2, 3);
 
+/* A warning written whatever the level (the server running open). */
+void srv_log_warn_always(const srv_log *lg, const char *fmt, ...) SRV_PRINTF(2, 3);
+
 /* Whether lines of `level` are written (to skip building expensive ones). */
 static inline int srv_log_on(const srv_log *lg, enum srv_log_level level)
 {

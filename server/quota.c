@@ -205,9 +205,9 @@ void srv_quota_announce(srv *s)
 {
 	const srv_config *cfg = &s->cfg;
 	if (s->auth.key_len == 0)
-		srv_log_always(&s->log,
-			       "WARNING: no --token-secret: the server is OPEN, anyone who can "
-			       "reach it can read and write every document");
+		srv_log_warn_always(&s->log,
+				    "WARNING: no --token-secret: the server is OPEN, anyone who can "
+				    "reach it can read and write every document");
 	else
 		srv_log_always(&s->log, "auth: signed tokens required (HMAC-SHA256)");
 	if (cfg->allow_origins[0] == '\0')
