@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh [--browser] - install everything Quire needs on Debian 12 (idempotent).
 #
-# --browser also installs chromium (about 400 MB, without recommends) for the
+# --browser also installs chromium (about 400 MB, without recommends) and
+# fonts-noto-cjk (about 90 MB, for CJK glyphs in screenshots) for the
 # web demo's browser test; scripts/test.sh passes it, scripts/run.sh does not.
 #
 # Installs the C toolchain, the WebAssembly toolchain (clang-14 + wasi-libc)
@@ -28,7 +29,7 @@ packages=(
 )
 
 if [[ ${1:-} == --browser ]]; then
-	packages+=(chromium)
+	packages+=(chromium fonts-noto-cjk) # CJK glyphs in the test screenshots (~56 MB)
 fi
 
 installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${packages[@]}" 2>/dev/null || true) "

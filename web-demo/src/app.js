@@ -6,10 +6,16 @@
 // become editor changes annotated as remote (not in the undo history; the
 // local selection is mapped through them by CodeMirror). Other members'
 // carets and selections are decorations in their colour with their name.
+//
+// Offline: the document (engine snapshot, seq, replica, unacknowledged ops)
+// is kept in IndexedDB and restored before connecting, so edits made while
+// disconnected survive a reload and merge when the server is back. One page
+// per document owns the saved copy (a Web Lock): a second tab of the same
+// document works from the server only.
 import { EditorState, StateField, StateEffect, Annotation, Transaction, Compartment } from '@codemirror/state';
 import { EditorView, Decoration, WidgetType, keymap, drawSelection, lineNumbers, highlightActiveLine } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
-import { loadEngine, QuireClient, randomReplica } from './client/index.js';
+import { loadEngine, QuireClient, randomReplica, IndexedDBStorage } from './client/index.js';
 
 const PALETTE = ['#e91e63', '#3f51b5', '#009688', '#ff9800', '#9c27b0', '#4caf50', '#f44336', '#2196f3', '#795548', '#607d8b'];
 const $ = (id) => document.getElementById(id);
@@ -143,9 +149,29 @@ function renderStatus(s) {
 
 // ---- start -------------------------------------------------------------------------
 
-const engine = await loadEngine(fetch(new URL('quire.wasm', import.meta.url)));
+// The saved copy of this document, if this page can own it: IndexedDB is
+// there and no other page of this browser holds the document's lock (a
+// reloading page releases it as it unloads; wait a moment for that).
+async function ownStorage() {
+	if (!globalThis.indexedDB) return null;
+	if (!navigator.locks) return new IndexedDBStorage();
+	return new Promise((resolve) => {
+		const signal = AbortSignal.timeout ? AbortSignal.timeout(1500) : undefined;
+		navigator.locks.request(`quire:doc:${docId}`, { signal }, () => {
+			resolve(new IndexedDBStorage());
+			return new Promise(() => {}); // held while the page lives
+		}).catch(() => resolve(null));
+	});
+}
+
+const [engine, storage] = await Promise.all([
+	loadEngine(fetch(new URL('quire.wasm', import.meta.url))),
+	ownStorage(),
+]);
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/sync`;
-const client = new QuireClient({ url: wsUrl, docId, engine, token, name, color, flushMs: 20 });
+const client = new QuireClient({ url: wsUrl, docId, engine, token, name, color, flushMs: 20, storage });
+if (storage) await client.restore();
+const canEdit = (s) => !s.readOnly && !s.holding;
 
 const editable = new Compartment();
 let view;
@@ -183,13 +209,13 @@ const toClient = EditorView.updateListener.of((u) => {
 view = new EditorView({
 	parent: $('editor'),
 	state: EditorState.create({
-		doc: '',
+		doc: client.text,
 		extensions: [
 			EditorState.lineSeparator.of('\n'),
 			lineNumbers(), highlightActiveLine(), drawSelection(), history(),
 			keymap.of([...defaultKeymap, ...historyKeymap]),
 			EditorView.lineWrapping,
-			editable.of(EditorView.editable.of(true)),
+			editable.of(EditorView.editable.of(canEdit(client.status()))),
 			peersField, toClient,
 		],
 	}),
@@ -209,8 +235,12 @@ let lastStatus = null;
 client.on('status', (s) => {
 	renderStatus(s);
 	if (s.state === 'connected' && lastStatus?.state !== 'connected' && $('banner').classList.contains('info')) banner(null);
-	if (s.readOnly !== lastStatus?.readOnly)
-		view.dispatch({ effects: editable.reconfigure(EditorView.editable.of(!s.readOnly)) });
+	if (s.holding && !lastStatus?.holding)
+		banner('Restoring this page: waiting for the server before editing (edits sent just before the page closed)…', 'info');
+	if (!lastStatus || canEdit(s) !== canEdit(lastStatus))
+		view.dispatch({ effects: editable.reconfigure(EditorView.editable.of(canEdit(s))) });
+	if (s.readOnly && !lastStatus?.readOnly && !$('banner').textContent.startsWith('This document is read-only'))
+		banner('This document is read-only for you (your link gives read access): you can follow the edits of others but not type.');
 	lastStatus = s;
 });
 client.on('error', (e) => {
@@ -226,6 +256,11 @@ $('name').addEventListener('input', () => {
 });
 
 window.addEventListener('offline', () => client.dropConnection());
+// Save at once when the page may go away (the debounced write may not come).
+addEventListener('pagehide', () => client.persistNow());
+document.addEventListener('visibilitychange', () => {
+	if (document.visibilityState === 'hidden') client.persistNow();
+});
 window.addEventListener('online', () => {
 	if (client.state === 'reconnecting') {
 		client.attempt = 0;
@@ -236,4 +271,4 @@ window.addEventListener('online', () => {
 client.connect();
 view.focus();
 // For tests and the console.
-window.quire = { client, view, docId };
+window.quire = { client, view, docId, storage };

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { loadEngine, QuireClient } from '../src/client/index.js';
+import { loadEngine, QuireClient, MemoryStorage } from '../src/client/index.js';
 import { startServer, wasmFile, until, sleep, prng } from './helpers.mjs';
 import { afterEach } from 'node:test';
 
@@ -231,6 +231,97 @@ test('server restart: clients resume without loss or duplication', async () => {
 			assert.equal(a.text.split(part).length - 1, 1, part);
 		a.close();
 		b.close();
+	} finally {
+		await srv.stop();
+	}
+});
+
+// Persistence (storage.js): a "page" (client) that goes offline, edits, is
+// closed (reload) and restored from its storage keeps the edits, continues
+// its replica so the unacked ops go out with their ids, and merges once.
+test('persistence: offline edits survive a reload and merge exactly once', async () => {
+	const srv = await startServer();
+	try {
+		const storage = new MemoryStorage();
+		const a = client(srv, 'persist', { storage, persistMs: 10 });
+		const b = client(srv, 'persist');
+		a.connect();
+		b.connect();
+		await until(() => a.live && b.live, 'both live');
+		a.insert(0, 'shared ');
+		await converged([a, b], 'first edit');
+		a.disconnect();
+		a.insert(a.doc.length, 'offline-A 😀 ');
+		a.insert(0, '日本 ');
+		b.insert(b.doc.length, 'online-B ');
+		const replica = a.replica, textA = a.text;
+		await a.persistNow();
+		a.close(); // the page goes away
+
+		const a2 = client(srv, 'persist', { storage, persistMs: 10 });
+		assert.equal(await a2.restore(), true);
+		assert.equal(a2.text, textA, 'offline edits restored before connecting');
+		assert.equal(a2.replica, replica, 'unacked ops: the same replica continues');
+		assert.equal(a2.unacked.length > 0, true);
+		assert.equal(a2.holding, false);
+		a2.insert(a2.doc.length, 'after-reload ');
+		a2.connect();
+		await converged([a2, b], 'after reconnect');
+		for (const part of ['shared ', 'offline-A 😀 ', '日本 ', 'online-B ', 'after-reload '])
+			assert.equal(b.text.split(part).length - 1, 1, `"${part}" exactly once in ${JSON.stringify(b.text)}`);
+		await a2.persistNow();
+		a2.close();
+
+		// Nothing unacked: the next load starts a new replica from the saved
+		// state and resumes from its seq (no snapshot needed).
+		const a3 = client(srv, 'persist', { storage });
+		assert.equal(await a3.restore(), true);
+		assert.notEqual(a3.replica, replica);
+		assert.equal(a3.text, b.text);
+		a3.connect();
+		await converged([a3, b], 'third load');
+		assert.equal(a3.stats.snapshots, 0, 'resumed by seq, not by snapshot');
+		for (const x of [b, a3]) assert.deepEqual(x.errors, []);
+	} finally {
+		await srv.stop();
+	}
+});
+
+test('persistence: a record older than what was sent holds edits until caught up', async () => {
+	const srv = await startServer();
+	try {
+		const storage = new MemoryStorage();
+		const a = client(srv, 'stale', { storage, persistMs: 60000 });
+		a.connect();
+		await until(() => a.live, 'live');
+		a.insert(0, 'one ');
+		await converged([a], 'one');
+		a.disconnect();
+		a.insert(a.doc.length, 'two ');
+		await a.persistNow(); // the record: "two " unacked
+		a.connect();
+		a.insert(a.doc.length, 'three ');
+		await converged([a], 'sent after the record');
+		a.dropConnection(); // the page dies before the next write
+		for (const t of Object.values(a.timers)) clearTimeout(t); // and never writes again
+		a.storage = null;
+		a.close();
+		open.delete(a);
+
+		const a2 = client(srv, 'stale', { storage });
+		await a2.restore();
+		assert.equal(a2.text, 'one two ');
+		assert.equal(a2.holding, true, 'the server has ops of this replica the record lacks');
+		a2.connect();
+		await until(() => a2.live && a2.unacked.length === 0, 'caught up');
+		assert.equal(a2.holding, false);
+		assert.equal(a2.text, 'one two three ');
+		a2.insert(a2.doc.length, 'four');
+		const b = client(srv, 'stale');
+		b.connect();
+		await converged([a2, b], 'converged');
+		assert.equal(b.text, 'one two three four');
+		assert.deepEqual(a2.errors, []);
 	} finally {
 		await srv.stop();
 	}

@@ -33,9 +33,10 @@ export function wasmFile() {
 
 // Start quire-server; resolves to { port, url, wsUrl, log(), stop(), restart() }.
 // The database lives in a fresh temp dir removed by stop().
-export async function startServer(extraArgs = []) {
+// opts.db: use that database instead (it is not removed).
+export async function startServer(extraArgs = [], opts = {}) {
 	const dir = mkdtempSync(join(tmpdir(), 'quire-web-test-'));
-	const db = join(dir, 'quire.db');
+	const db = opts.db ?? join(dir, 'quire.db');
 	let proc, out = '', port = 0;
 	const launch = (listenPort) => new Promise((resolveStarted, reject) => {
 		const timer = setTimeout(() => reject(new Error(`quire-server did not start:\n${out}`)), 10000);

@@ -22,6 +22,16 @@
 //   presence [{replica, name, color, anchor, head, anchor16, head16}]
 //   error    {code, codeName, message, fatal}: server Error or local failure
 //   ack      {clientBatch, seq}
+//
+// Persistence (opts.storage, see storage.js): restore() loads the saved
+// record (engine snapshot, last seq, replica, unacknowledged ops) before
+// connect(); afterwards the record is rewritten persistMs after changes and
+// by persistNow(). A record with unacknowledged ops continues its replica
+// (they are resent with the same op ids); one without starts a new replica
+// from the saved state. If ops were sent after the record was written (the
+// storage's sent mark is past the record's counters) the client holds
+// (status.holding) until the server's catch-up has brought them back:
+// editors should not make local edits until then.
 
 import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 import {
@@ -31,6 +41,7 @@ import {
 	ErrorCode,
 } from '../gen/quire_pb.js';
 import { cpToUtf16, utf16ToCp, hasSurrogates, cpLength } from './text.js';
+import { opToRecord, opFromRecord } from './storage.js';
 
 export const PROTOCOL_VERSION = 1;
 export const SUBPROTOCOL = 'quire.v1';
@@ -104,7 +115,8 @@ export class QuireClient {
 	// opts: url (ws://host/sync), docId, engine (loadEngine()), WebSocket
 	// (default globalThis.WebSocket), token, replica (BigInt, default random),
 	// name, color, backoff {minMs 500, maxMs 30000}, heartbeat {idleMs 25000,
-	// deadMs 10000}, flushMs (0: send each edit at once), presenceMs (50).
+	// deadMs 10000}, flushMs (0: send each edit at once), presenceMs (50),
+	// storage (storage.js; none: nothing persists), persistMs (300).
 	constructor(opts) {
 		this.url = opts.url;
 		this.docId = opts.docId;
@@ -118,6 +130,10 @@ export class QuireClient {
 		this.flushMs = opts.flushMs ?? 0;
 		this.presenceMs = opts.presenceMs ?? 50;
 		this.handlers = new Map();
+		this.storage = opts.storage ?? null;
+		this.persistMs = opts.persistMs ?? 300;
+		this.dirty = false;
+		this.holding = false;
 
 		this.doc = this.engine.newDoc(this.replica);
 		this.text = '';
@@ -137,14 +153,14 @@ export class QuireClient {
 		this.ws = null;
 		this.wanted = false;
 		this.attempt = 0;
-		this.timers = { reconnect: 0, flush: 0, presence: 0, heartbeat: 0 };
+		this.timers = { reconnect: 0, flush: 0, presence: 0, heartbeat: 0, persist: 0 };
 		this.pingNonce = 0n;
 		this.pingAt = 0;
 		this.lastSent = 0;
 		this.lastRecv = 0;
 		// counters for tests and the status bar: snapshots loaded, ops sent
 		// again after a reconnect, own ops recognised in Changes
-		this.stats = { snapshots: 0, resent: 0, ownEchoes: 0, reconnects: 0 };
+		this.stats = { snapshots: 0, resent: 0, ownEchoes: 0, reconnects: 0, restored: 0, saves: 0, saved: 0 };
 	}
 
 	on(ev, fn) {
@@ -225,7 +241,82 @@ export class QuireClient {
 
 	close() {
 		this.disconnect();
+		if (this.dirty) this.persistNow();
+		clearTimeout(this.timers.persist);
+		clearTimeout(this.timers.flush);
+		clearTimeout(this.timers.presence);
 		this.doc.free();
+	}
+
+	// ---- persistence ------------------------------------------------------------
+
+	// Load the saved state of this document (call before connect() and before
+	// any local edit). Resolves to true when a record was restored.
+	async restore() {
+		if (!this.storage) return false;
+		let rec;
+		try {
+			rec = await this.storage.load(this.docId);
+		} catch (err) {
+			this.emit('error', { code: 0, codeName: 'STORAGE', message: `cannot read the saved document: ${err}`, fatal: false });
+			return false;
+		}
+		if (!rec || rec.v !== 1 || rec.docId !== this.docId) return false;
+		const saved = BigInt(rec.replica);
+		const unacked = (rec.unacked ?? []).map(opFromRecord);
+		// Unacked ops must go out with their ids: continue that replica. Else a
+		// new replica is the safe choice (nothing can collide with it).
+		const replica = unacked.length ? saved : randomReplica();
+		const doc = this.engine.newDoc(replica);
+		try {
+			if (rec.state && rec.state.length) doc.load(rec.state);
+		} catch (err) {
+			doc.free();
+			this.emit('error', { code: 0, codeName: 'STORAGE', message: `the saved document is unusable: ${err}`, fatal: false });
+			return false;
+		}
+		this.doc.free();
+		this.doc = doc;
+		this.replica = replica;
+		this.unacked = unacked;
+		this.sentUpTo = 0;
+		this.lastSeq = Number(rec.lastSeq) || 0;
+		this.holding = unacked.length > 0 && (this.storage.sentMark?.(this.docId, saved) ?? 0) > doc.seen(saved);
+		this.stats.restored++;
+		this.resetText(doc.text());
+		this.emitStatus();
+		return true;
+	}
+
+	persistSoon() {
+		if (!this.storage) return;
+		this.dirty = true;
+		if (!this.timers.persist) this.timers.persist = setTimeout(() => this.persistNow(), this.persistMs);
+	}
+
+	// Write the record now: the snapshot is taken synchronously (state and
+	// unacked ops agree), the write finishes when the promise resolves.
+	persistNow() {
+		clearTimeout(this.timers.persist);
+		this.timers.persist = 0;
+		if (!this.storage || !this.doc.p) return Promise.resolve();
+		this.dirty = false;
+		let rec;
+		try {
+			rec = {
+				v: 1, docId: this.docId, replica: String(this.replica), lastSeq: this.lastSeq,
+				state: this.doc.encode(), unacked: this.unacked.map(opToRecord), savedAt: Date.now(),
+			};
+		} catch (err) {
+			this.emit('error', { code: 0, codeName: 'STORAGE', message: `cannot encode the document: ${err}`, fatal: false });
+			return Promise.resolve();
+		}
+		this.stats.saves++;
+		return this.storage.save(this.docId, rec).then(() => {
+			this.stats.saved++;
+		}, (err) => {
+			this.emit('error', { code: 0, codeName: 'STORAGE', message: `cannot save the document: ${err}`, fatal: false });
+		});
 	}
 
 	dropSocket(code) {
@@ -310,7 +401,7 @@ export class QuireClient {
 		return {
 			state: this.state, seq: this.lastSeq, headSeq: this.headSeq, peers: this.peers.size,
 			unacked: this.unacked.length, readOnly: this.readOnly, retryInMs: this.retryInMs ?? 0,
-			replica: this.replica,
+			replica: this.replica, holding: this.holding,
 		};
 	}
 
@@ -363,6 +454,7 @@ export class QuireClient {
 		}
 		this.lastSeq = Number(s.seq);
 		this.resetText(this.doc.text());
+		this.persistSoon();
 	}
 
 	onChanges(c) {
@@ -394,6 +486,7 @@ export class QuireClient {
 			if (patches.length) this.emit('change', { patches, origin: 'remote' });
 		}
 		if (this.peers.size) this.emitPresence();
+		this.persistSoon();
 		if (!this.live && this.lastSeq >= this.headSeq) this.goLive();
 		else this.emitStatus();
 	}
@@ -404,6 +497,7 @@ export class QuireClient {
 		if (end !== undefined) this.serverHas(end);
 		this.lastSeq = Math.max(this.lastSeq, Number(a.seq));
 		this.emit('ack', { clientBatch: Number(a.clientBatch), seq: Number(a.seq) });
+		this.persistSoon();
 		this.emitStatus();
 	}
 
@@ -460,12 +554,15 @@ export class QuireClient {
 		this.doc = this.engine.newDoc(this.replica);
 		this.unacked = [];
 		this.lastSeq = 0;
+		this.holding = false;
 		this.resetText('');
+		this.persistSoon();
 		this.dropConnection();
 	}
 
 	goLive() {
 		this.live = true;
+		this.holding = false;
 		this.attempt = 0;
 		this.retryInMs = 0;
 		this.setState('connected');
@@ -500,6 +597,7 @@ export class QuireClient {
 			}
 			const last = this.unacked[i - 1];
 			const clientBatch = ++this.batch;
+			this.storage?.noteSent?.(this.docId, this.replica, last.counter + last.len);
 			if (!this.send({ case: 'update', value: { clientBatch: BigInt(clientBatch), ops } })) return;
 			this.inflight.set(clientBatch, last.counter + last.len);
 			this.sentUpTo = i;
@@ -538,6 +636,7 @@ export class QuireClient {
 	queue(ops) {
 		if (ops.length === 0) return;
 		for (const op of ops) this.unacked.push(op);
+		this.persistSoon();
 		if (this.flushMs > 0) {
 			if (!this.timers.flush) this.timers.flush = setTimeout(() => this.flush(), this.flushMs);
 		} else {

@@ -6,3 +6,4 @@
 export { loadEngine, Engine, WasmDoc, CrdtError } from './engine.js';
 export { QuireClient, randomReplica, errorName, toWireOp, fromWireOp, PROTOCOL_VERSION, SUBPROTOCOL } from './client.js';
 export { cpToUtf16, utf16ToCp, cpLength } from './text.js';
+export { MemoryStorage, IndexedDBStorage } from './storage.js';
