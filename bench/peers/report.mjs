@@ -1,0 +1,76 @@
+// report.mjs - markdown tables from the JSONL of bench/peers/run.sh, the
+// three servers side by side per scenario, with whole-machine CPU.
+//   node bench/peers/report.mjs build/peers-results/run-*.jsonl
+import { readFileSync } from 'node:fs';
+
+const rows = process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n')
+	.filter(Boolean).map((l) => JSON.parse(l)));
+const order = { hocuspocus: 0, 'y-websocket': 1, ywebsocket: 1, quire: 2 };
+const kind = (s) => (s === 'y-websocket' ? 'ywebsocket' : s);
+// results, and error records (the load generator's own, or run.sh's when a run
+// gave no result) by their scenario option or run.sh's label
+const scen = (r) => {
+	if (!r.error) return r.scenario;
+	const l = r.args?.label ?? '', sc = (r.args?.scenario ?? '').toLowerCase();
+	if (sc === 's5replay' || l === 's5replay') return 'S5replay';
+	if (sc === 's5verify' || l === 's5verify') return 'S5verify';
+	return (sc || l.slice(0, 2)).toUpperCase();
+};
+const by = (s) => rows.filter((r) => r.scenario !== 'CPU' && scen(r) === s)
+	.sort((a, b) => (order[a.server] ?? 9) - (order[b.server] ?? 9));
+const cpu = (r) => rows.find((c) => c.scenario === 'CPU' && c.server === kind(r.server) && c.label === r.args?.label);
+const mcpu = (r) => { const c = cpu(r); return c ? `${c.machineBusyPct}` : ''; };
+const la = (r) => { const c = cpu(r); return c ? c.loadavgBefore.split(' ')[0] : ''; };
+const table = (hdr, rs) => {
+	console.log('| ' + hdr.join(' | ') + ' |');
+	console.log('|' + hdr.map(() => '---').join('|') + '|');
+	for (const r of rs) console.log('| ' + r.join(' | ') + ' |');
+	console.log();
+};
+const err = (r) => (r.error ? `ERROR ${String(r.error).split('\n')[0].slice(0, 100)}` : null);
+
+for (const m of rows.filter((r) => r.scenario === 'machine')) {
+	console.log(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, Linux ${m.kernel}, node ${m.node}; ` +
+		`quire ${m.commit}${m.dirty ? ' (uncommitted changes)' : ''}; started ${m.started}, load average ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}.\n`);
+}
+
+console.log('### S1 fan-out latency (writer local apply → observer change event), ms');
+table(['server', 'observers', 'rate', 'edits', 'p50', 'p95', 'p99', 'max', 'delivered edits/s', 'server CPU %', 'server RSS max MB',
+	'loadgen CPU %', 'machine CPU % (200 = 2 cores)', 'others %', 'load avg', 'converged', 'bytes in/observer'],
+by('S1').map((r) => err(r) ? [r.server, r.args.label, '', err(r)] : [r.server, r.observers, r.rateTarget,
+	`${r.editsApplied}/${r.editsPlanned}`, r.latencyMs.p50, r.latencyMs.p95, r.latencyMs.p99, r.latencyMs.max,
+	r.deliveredEditsPerSec, r.serverCpuPct, r.serverRssMaxMB, r.loadgenCpuPct, r.machineBusyCpuPct, r.otherProcsCpuPct, la(r),
+	r.observersConverged + (r.writerTextMatchesTrace ? '' : ' (writer ≠ trace)'), r.observerBytesInAvg]));
+
+console.log('### S3 idle connections (100 documents, fresh server per count)');
+table(['server', 'conns', 'connect ms', 'failed', 'open after hold', 'close events', 'RSS before / after connect / after hold MB',
+	'RSS per conn KB', 'server CPU % connect / idle', 'machine CPU %', 'load avg'],
+by('S3').map((r) => err(r) ? [r.server, r.args.label, err(r)] : [r.server, r.conns, r.connectMs, r.connectFailed, r.openAfterHold,
+	r.closeEventsDuringRun, `${r.serverRssBeforeMB} / ${r.serverRssAfterConnectMB} / ${r.serverRssAfterHoldGcMB}`,
+	r.serverRssPerConnKB, `${r.serverCpuPctConnectPhase} / ${r.serverCpuPctIdleHold}`, mcpu(r), la(r)]));
+
+console.log('### S4 reconnect catch-up (5,000 edits seen, 10,000 missed)');
+table(['server', 'reconnect → synced ms', 'reconnect → converged ms', 'converged', 'bytes received', 'messages received',
+	'bytes sent', 'doc chars', 'machine CPU %', 'load avg'],
+by('S4').map((r) => err(r) ? [r.server, err(r)] : [r.server, r.reconnectToSyncedEventMs, r.reconnectToConvergedMs, r.converged,
+	r.bytesReceivedOnReconnect, r.msgsReceivedOnReconnect, r.bytesSentOnReconnect, r.textChars, mcpu(r), la(r)]));
+
+console.log('### S5 the whole automerge-paper trace through one client (1 writer + 1 observer)');
+// the rows of one replay's document (its store size, the restart, the load)
+const store = (srv, doc) => rows.find((r) => r.scenario === 'S5store' && r.server === kind(srv) && r.docId === doc);
+const verify = (srv, doc) => by('S5verify').find((r) => r.server === srv && (r.docId ?? r.args?.doc) === doc);
+const load = (srv, doc) => {
+	const q = rows.find((r) => r.scenario === 'S5load' && r.server === kind(srv) && r.docId === doc);
+	if (q) return (/in (\d+) ms/.exec(q.logLine) ?? [])[1] ?? '';
+	return verify(srv, doc)?.serverLoadTimes?.map((l) => l.ms.toFixed(1)).join(', ') ?? '';
+};
+table(['server', 'edits', 'replay ms', 'edits/s', 'converged', 'server CPU %', 'server RSS end MB', 'loadgen CPU %', 'machine CPU %',
+	'load avg', 'stored doc bytes', 'first connect → synced ms', 'server load ms', 'text matches after restart'],
+by('S5replay').map((r) => {
+	if (err(r)) return [r.server, err(r)];
+	const st = store(r.server, r.docId), v = verify(r.server, r.docId);
+	return [r.server, r.editsApplied, r.replayMs, r.editsPerSec, r.observerCaughtUp && r.observerMatches && r.writerMatchesEndContent,
+		r.serverCpuPct, r.serverRssEndMB, r.loadgenCpuPct, mcpu(r), la(r),
+		st ? st.storedDocBytes + (st.snapshotZstdBytes !== undefined ? ` (snapshot ${st.snapshotZstdBytes} zstd + log ${st.logBytes} in ${st.logChanges} changes)` : '') : 'n/a (in memory)',
+		v ? (v.error ? err(v) : v.firstConnectToSyncedMs) : 'n/a', v ? load(r.server, r.docId) : 'n/a', v ? v.textMatches : 'n/a'];
+}));
