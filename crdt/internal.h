@@ -269,6 +269,11 @@ int edit_delete(crdt_doc *d, uint32_t pos, uint32_t len, uint32_t rep, uint32_t 
 /* apply.c */
 void pending_free(crdt_doc *d);
 
+/* snapshot.c: the 64-bit hash a snapshot ends with, over the n bytes before
+ * it. Not part of crdt.h: only tests/fuzz/fuzz_snapshot.c uses it (it
+ * declares the prototype itself), to fix up the hash of mutated input. */
+uint64_t crdt__snapshot_hash(const uint8_t *p, size_t n);
+
 /* util */
 static inline uint32_t u32_min(uint32_t a, uint32_t b) { return a < b ? a : b; }
 

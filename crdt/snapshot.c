@@ -79,7 +79,9 @@ static void put_bytes(wbuf *w, const void *src, size_t n)
 	w->len += n;
 }
 
-static uint64_t hash64(const uint8_t *p, size_t n)
+/* The snapshot's trailing hash (declared in internal.h for the snapshot fuzz
+ * target, which must fix it up to reach the structural checks). */
+uint64_t crdt__snapshot_hash(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
 	size_t i = 0;
@@ -395,7 +397,7 @@ int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
 		put_u64(&w, d->bytes);
 		for (const leaf *l = d->first; l; l = l->next)
 			put_bytes(&w, l->text, l->text_len);
-		uint64_t h = hash64(buf, w.len);
+		uint64_t h = crdt__snapshot_hash(buf, w.len);
 		uint8_t hb[8];
 		for (int i = 0; i < 8; i++)
 			hb[i] = (uint8_t)(h >> (8 * i));
@@ -608,6 +610,65 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 	return rc;
 }
 
+/*
+ * Lamport order, which positional placements are not checked for while
+ * they replay (only explicit ones go through crdt_doc_apply): every op
+ * after its replica's previous unit, each inserted unit after its left
+ * origin (the unit before it in its item, or the item's left) and the
+ * item's right origin, each deleting unit after the unit it deletes. A
+ * snapshot breaking it would load, but every other replica would refuse
+ * its ops_since (CRDT_EINVAL): that replica could never sync again.
+ */
+static int check_lamport(const crdt_doc *d)
+{
+	for (uint32_t r = 0; r < d->n_reps; r++) {
+		const replica *rp = &d->reps[r];
+		for (uint32_t i = 1; i < rp->n_runs; i++) {
+			const idrun *a = &d->runs[rp->runs[i - 1]], *b = &d->runs[rp->runs[i]];
+			if ((uint64_t)a->lamport + a->len > b->lamport)
+				return CRDT_ECORRUPT;
+		}
+	}
+	for (const leaf *l = d->first; l; l = l->next)
+		for (uint32_t i = 0; i < l->n; i++) {
+			const item *it = &l->items[i];
+			uint32_t lam = idmap_lamport(d, it->lv);
+			if ((it->left != LV_NONE && idmap_lamport(d, it->left) >= lam) ||
+			    (it->right != LV_NONE && idmap_lamport(d, it->right) >= lam))
+				return CRDT_ECORRUPT;
+			/* inside an id-map run Lamport times grow by one per unit:
+			 * only where the item crosses into the next run can they drop */
+			for (uint32_t lv = it->lv;;) {
+				const idrun *run = idmap_run(d, lv);
+				uint32_t end = run->lv + run->len;
+				if (end >= it->lv + it->len)
+					break;
+				if (idmap_lamport(d, end) <= idmap_lamport(d, end - 1))
+					return CRDT_ECORRUPT;
+				lv = end;
+			}
+		}
+	for (uint32_t i = 0; i < d->n_runs; i++) {
+		const idrun *run = &d->runs[i];
+		if (run->kind != CRDT_OP_DELETE)
+			continue;
+		/* per piece of targets inside one insert run, the first unit is
+		 * the tightest: both times grow by one (a reversed run's targets
+		 * fall while its own times grow) */
+		for (uint32_t k = 0; k < run->len;) {
+			if (run->reversed && k > run->tcounter)
+				return CRDT_ECORRUPT;
+			uint32_t tc = run->reversed ? run->tcounter - k : run->tcounter + k, tlv;
+			const idrun *t = idmap_find(d, run->trep, tc, &tlv);
+			if (!t || t->kind != CRDT_OP_INSERT ||
+			    (uint64_t)t->lamport + (tlv - t->lv) >= (uint64_t)run->lamport + k)
+				return CRDT_ECORRUPT;
+			k += run->reversed ? tlv - t->lv + 1 : t->lv + t->len - tlv;
+		}
+	}
+	return CRDT_OK;
+}
+
 crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
 			  const crdt_options *opts, int *status)
 {
@@ -629,7 +690,7 @@ crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
 	uint64_t h = 0;
 	for (int i = 0; i < 8; i++)
 		h |= (uint64_t)data[len - 8 + i] << (8 * i);
-	if (h != hash64(data, len - 8)) {
+	if (h != crdt__snapshot_hash(data, len - 8)) {
 		*status = CRDT_ECORRUPT;
 		return NULL;
 	}
@@ -654,6 +715,8 @@ crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
 	d->lvmap_stale = false;
 	if (rc == CRDT_OK && r.at != r.len)
 		rc = CRDT_ECORRUPT;
+	if (rc == CRDT_OK)
+		rc = check_lamport(d);
 	if (rc == CRDT_OK)
 		rc = idmap_rep_get(d, replica, &d->self_rep);
 	if (rc == CRDT_OK) /* exact again: one entry per run of items in a leaf */
