@@ -277,7 +277,8 @@ static void check_snapshots_and_replay(verifier *v, const store_load_result *a, 
 		free(l.v);
 		return;
 	}
-	qsort(l.v, l.n, sizeof *l.v, cmp_seq);
+	if (l.n > 1) /* qsort must not get NULL, even for 0 elements */
+		qsort(l.v, l.n, sizeof *l.v, cmp_seq);
 
 	replay r = {0};
 	r.batch = crdt_batch_new(NULL);
