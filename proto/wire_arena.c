@@ -10,6 +10,7 @@
  * (wire__arena_cap_for), so a small message cannot claim much memory.
  */
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,4 +153,34 @@ int wire__arena_status(const wire__arena *a)
 	if (a->over)
 		return WIRE_ETOOBIG;
 	return WIRE_EPARSE;
+}
+
+void *wire__decoder_new(const crdt_allocator *al, size_t size, size_t arena_off, size_t ops_off)
+{
+	unsigned char *o = wire__alloc(al, size);
+	if (o == NULL)
+		return NULL;
+	memset(o, 0, size);
+	wire__arena_init((wire__arena *)(o + arena_off), al);
+	crdt_batch *ops = crdt_batch_new(al);
+	if (ops == NULL) {
+		wire__free(al, o, size);
+		return NULL;
+	}
+	memcpy(o + ops_off, &ops, sizeof ops);
+	return o;
+}
+
+void wire__decoder_free(void *obj, size_t size, size_t arena_off, size_t ops_off)
+{
+	if (obj == NULL)
+		return;
+	unsigned char *o = obj;
+	wire__arena *arena = (wire__arena *)(o + arena_off);
+	const crdt_allocator *al = arena->al;
+	crdt_batch *ops;
+	memcpy(&ops, o + ops_off, sizeof ops);
+	crdt_batch_free(ops);
+	wire__arena_release(arena);
+	wire__free(al, o, size);
 }

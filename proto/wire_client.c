@@ -12,41 +12,25 @@
  *     unknown protocol version is answered UNSUPPORTED_VERSION however the
  *     rest of it looks (a future version may change other fields).
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "wire_internal.h"
 
 typedef struct client_obj {
 	wire_client_msg pub; /* first: a wire_client_msg * is a client_obj * */
-	const crdt_allocator *al;
 	wire__arena arena;
 } client_obj;
 
+#define CLIENT_OBJ_LAYOUT \
+	sizeof(client_obj), offsetof(client_obj, arena), offsetof(client_obj, pub.ops)
+
 wire_client_msg *wire_client_msg_new(const crdt_allocator *al)
 {
-	client_obj *o = wire__alloc(al, sizeof *o);
-	if (o == NULL)
-		return NULL;
-	memset(o, 0, sizeof *o);
-	o->al = al;
-	wire__arena_init(&o->arena, al);
-	o->pub.ops = crdt_batch_new(al);
-	if (o->pub.ops == NULL) {
-		wire__free(al, o, sizeof *o);
-		return NULL;
-	}
-	return &o->pub;
+	return wire__decoder_new(al, CLIENT_OBJ_LAYOUT);
 }
 
-void wire_client_msg_free(wire_client_msg *m)
-{
-	if (m == NULL)
-		return;
-	client_obj *o = (client_obj *)m;
-	crdt_batch_free(m->ops);
-	wire__arena_release(&o->arena);
-	wire__free(o->al, o, sizeof *o);
-}
+void wire_client_msg_free(wire_client_msg *m) { wire__decoder_free(m, CLIENT_OBJ_LAYOUT); }
 
 static void clear(wire_client_msg *m)
 {
@@ -138,7 +122,8 @@ int wire_client_decode(wire_client_msg *m, const uint8_t *data, size_t len, cons
 int wire_client_encode_hello(wire_buf *out, uint32_t doc, const wire_hello *h)
 {
 	uint32_t version = h->protocol_version ? h->protocol_version : WIRE_PROTOCOL_VERSION;
-	if (doc == 0 || h->replica == CRDT_NO_REPLICA || !wire_doc_id_valid(h->doc_id, h->doc_id_len))
+	if (doc == 0 || h->replica == CRDT_NO_REPLICA ||
+	    !wire_doc_id_valid(h->doc_id, h->doc_id_len))
 		return WIRE_EFIELD;
 	if (h->token_len > WIRE_MAX_TOKEN)
 		return WIRE_ETOOBIG;

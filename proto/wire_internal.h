@@ -62,6 +62,12 @@ void wire__arena_init(wire__arena *a, const crdt_allocator *al);
 /* Forget every allocation; keeps chunks up to WIRE__ARENA_KEEP bytes. */
 void wire__arena_reset(wire__arena *a, size_t cap);
 void wire__arena_release(wire__arena *a);
+/* A reusable decoder object (wire_client_msg, wire_server_msg): `size`
+ * bytes holding a public message struct, its op batch pointer at ops_off
+ * and the arena its protobuf-c messages come from at arena_off. New: zeroed,
+ * arena ready, batch made (NULL when out of memory). Free: releases all. */
+void *wire__decoder_new(const crdt_allocator *al, size_t size, size_t arena_off, size_t ops_off);
+void wire__decoder_free(void *obj, size_t size, size_t arena_off, size_t ops_off);
 /* The memory bound for unpacking `len` encoded bytes. */
 size_t wire__arena_cap_for(size_t len);
 /* After a failed unpack: WIRE_ENOMEM, WIRE_ETOOBIG or WIRE_EPARSE. */

@@ -9,6 +9,7 @@
  * never decodes an op. The Welcome encoder likewise embeds a stored
  * Snapshot message as it is.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "wire_internal.h"
@@ -153,35 +154,18 @@ int wire_server_encode_pong(wire_buf *out, uint32_t doc, uint64_t nonce)
 
 typedef struct server_obj {
 	wire_server_msg pub; /* first: a wire_server_msg * is a server_obj * */
-	const crdt_allocator *al;
 	wire__arena arena;
 } server_obj;
 
+#define SERVER_OBJ_LAYOUT \
+	sizeof(server_obj), offsetof(server_obj, arena), offsetof(server_obj, pub.ops)
+
 wire_server_msg *wire_server_msg_new(const crdt_allocator *al)
 {
-	server_obj *o = wire__alloc(al, sizeof *o);
-	if (o == NULL)
-		return NULL;
-	memset(o, 0, sizeof *o);
-	o->al = al;
-	wire__arena_init(&o->arena, al);
-	o->pub.ops = crdt_batch_new(al);
-	if (o->pub.ops == NULL) {
-		wire__free(al, o, sizeof *o);
-		return NULL;
-	}
-	return &o->pub;
+	return wire__decoder_new(al, SERVER_OBJ_LAYOUT);
 }
 
-void wire_server_msg_free(wire_server_msg *m)
-{
-	if (m == NULL)
-		return;
-	server_obj *o = (server_obj *)m;
-	crdt_batch_free(m->ops);
-	wire__arena_release(&o->arena);
-	wire__free(o->al, o, sizeof *o);
-}
+void wire_server_msg_free(wire_server_msg *m) { wire__decoder_free(m, SERVER_OBJ_LAYOUT); }
 
 static void clear(wire_server_msg *m)
 {
