@@ -22,6 +22,9 @@ packages=(
 	# sqlite3 + zstd; server: libwebsockets; tests: cmocka)
 	zlib1g-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libssl-dev
 	libsqlite3-dev sqlite3 libzstd-dev libwebsockets-dev libcmocka-dev
+	# server: lws's libev event-loop plugin (epoll) and libev's header
+	# (quire-server falls back to poll() when the plugin is missing)
+	libwebsockets-evlib-ev libev-dev
 	# test drivers: quire-dump tests use python3 (standard library only)
 	python3
 	# tools

@@ -15,6 +15,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -201,8 +202,10 @@ int srv_changes_send(srv *s, srv_conn *c, uint32_t handle, const wire_change *v,
 {
 	srv_msg **msgs;
 	size_t count;
-	if (changes_msgs(s, handle, v, n, &msgs, &count) != 0)
+	if (changes_msgs(s, handle, v, n, &msgs, &count) != 0) {
+		srv_conn_fail(c, "encoding Changes");
 		return -1;
+	}
 	int rc = 0;
 	for (size_t k = 0; k < count; k++) {
 		if (rc == 0 && srv_conn_send(c, msgs[k], flags) != 0)
@@ -219,6 +222,8 @@ static void send_ack(srv *s, srv_conn *c, uint32_t handle, uint64_t batch, uint6
 	wire_buf b = {0};
 	if (wire_server_encode_ack(&b, handle, batch, seq) == WIRE_OK)
 		srv_conn_send_buf(c, &b, SRV_SEND_BOUNDED);
+	else
+		srv_conn_fail(c, "encoding an Ack");
 	wire_buf_free(&b);
 }
 
@@ -280,12 +285,16 @@ static void commit(srv *s)
 	}
 	srv_err(&s->log, "commit of %zu changes failed: %s (%s)", n, store_strerror(rc),
 		arr ? store_errmsg(s->db) : "out of memory");
+	/* the sender learns why (disk full, I/O error, read-only): it tells an
+	 * operator's problem from a bug */
+	char why[128];
+	snprintf(why, sizeof why, "the change could not be made durable (%s); send it again",
+		 store_strerror(rc));
 	for (size_t i = 0; i < t->n_docs; i++) {
 		srv_doc *d = t->docs[i];
 		if (d->turn_first < 0)
 			continue;
-		srv_turn_drop_doc(s, d, WIRE_ERR_STORAGE_FAILURE,
-				  "the change could not be made durable; send it again");
+		srv_turn_drop_doc(s, d, WIRE_ERR_STORAGE_FAILURE, why);
 		if (srv_doc_reload(s, d, false) != 0)
 			srv_doc_fail(s, d, "reload after a failed commit failed");
 	}
@@ -310,7 +319,16 @@ static void broadcast(srv *s, srv_doc *d)
 		free(v);
 		free(chs);
 		srv_err(&s->log, "document '%s': out of memory broadcasting", d->id);
-		return; /* members miss this turn; they resume by seq */
+		/* the turn is committed but cannot be sent: everyone owed a
+		 * Change or an Ack is closed and resumes by seq, instead of
+		 * silently missing it (srv.h invariant 2) */
+		for (srv_member *m = d->members; m; m = m->doc_next)
+			if (m->state == SRV_MEMBER_LIVE)
+				srv_conn_fail(m->conn, "broadcasting");
+		for (long i = d->turn_first; i >= 0; i = t->changes[i].next_in_doc)
+			if (t->changes[i].sender != NULL)
+				srv_conn_fail(t->changes[i].sender, "broadcasting");
+		return;
 	}
 	k = 0;
 	for (long i = d->turn_first; i >= 0; i = t->changes[i].next_in_doc) {

@@ -73,6 +73,8 @@ static const opt options[] = {
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
 	 FIELD(heartbeat_timeout_s), 2, 3600,
 	 "close a WebSocket silent this long; WebSocket pings go out at half of it"},
+	{"message-timeout-s", "QUIRE_MESSAGE_TIMEOUT_S", "S", OPT_UINT, FIELD(message_timeout_s), 0,
+	 3600, "close a WebSocket whose message, once begun, is not complete this long after (0: never)"},
 	{"token-secret", "QUIRE_TOKEN_SECRET", "SECRET", OPT_SECRET, FIELD(token_secret), 0,
 	 SRV_CONFIG_SECRET_MAX,
 	 "HMAC-SHA256 key of the access tokens (>= 16 bytes); none: the server is open"},
@@ -91,6 +93,11 @@ static const opt options[] = {
 	 1000000, "WebSocket connections from one address (HTTP 429 beyond; 0: no limit)"},
 	{"no-deflate", "QUIRE_DEFLATE", "", OPT_OFF, FIELD(deflate), 0, 0,
 	 "do not offer permessage-deflate (RFC 7692) to WebSocket clients"},
+	{"deflate-min-bytes", "QUIRE_DEFLATE_MIN_BYTES", "SIZE", OPT_SIZE, FIELD(deflate_min_bytes),
+	 0, 64 * MIB,
+	 "with permessage-deflate, compress only messages of at least this size; smaller go plain"},
+	{"no-libev", "QUIRE_LIBEV", "", OPT_OFF, FIELD(libev), 0, 0,
+	 "use libwebsockets' poll() loop, not its libev (epoll) plugin"},
 	{"max-doc-bytes", "QUIRE_MAX_DOC_BYTES", "SIZE", OPT_SIZE, FIELD(max_doc_bytes), 1 * KIB,
 	 4 * GIB, "largest document text, UTF-8 bytes (TOO_LARGE for Updates beyond)"},
 };
@@ -365,12 +372,15 @@ void srv_config_defaults(srv_config *c)
 	c->snapshot_every = 1000;
 	c->keep_changes = 1000;
 	c->heartbeat_timeout_s = 60;
+	c->message_timeout_s = 30; /* a slow sender (slowloris) cannot hold a message open */
 	c->max_msgs_per_s = 200;
 	c->max_bytes_per_s = 4 * MIB;
 	c->rate_burst_s = 2;
 	c->max_conns_per_ip = 0;
 	c->max_doc_bytes = 16 * MIB;
 	c->deflate = true;
+	c->deflate_min_bytes = 256; /* below it deflate saves a few bytes and costs the client CPU */
+	c->libev = true;
 }
 
 int srv_config_apply_env(srv_config *c, char *const *envp, char *err, size_t errlen)

@@ -48,6 +48,7 @@ typedef struct srv_config {
 	uint64_t snapshot_every;      /* changes between snapshots (0: only at unload) */
 	uint64_t keep_changes;	      /* newest changes never trimmed from the log */
 	uint64_t heartbeat_timeout_s; /* close a silent WebSocket after this; ping at half */
+	uint64_t message_timeout_s;   /* a message begun must end within this (0: no limit) */
 	/* security and limits (auth.h, quota.h) */
 	char token_secret[SRV_CONFIG_SECRET_MAX + 1];	 /* "": none (see the file) */
 	char token_secret_file[SRV_CONFIG_PATH_MAX + 1]; /* read by srv_auth_init */
@@ -59,6 +60,8 @@ typedef struct srv_config {
 	uint64_t max_conns_per_ip;  /* WebSocket connections from one address (0: no limit) */
 	uint64_t max_doc_bytes;	    /* UTF-8 bytes of a document's text */
 	bool deflate; /* offer permessage-deflate to WebSocket clients (--no-deflate) */
+	uint64_t deflate_min_bytes; /* smaller messages go out uncompressed even with deflate */
+	bool libev; /* run lws on its libev plugin (epoll), else its poll() loop (--no-libev) */
 } srv_config;
 
 /* Status of the parsing functions. */

@@ -3,6 +3,11 @@
  * fragments (with the size limit enforced while reassembling), decoding and
  * dispatch to room.c, and the bounded send queue.
  *
+ * Frames: built by conn.c and written raw. On a connection that negotiated
+ * permessage-deflate, a message of at least cfg.deflate_min_bytes is sent
+ * compressed (one fresh deflate stream per message, compressed once for all
+ * connections); smaller messages are sent as plain frames (RSV1 clear).
+ *
  * Send queue contract
  *  - Messages are srv_msg objects: reference-counted, allocated with
  *    LWS_PRE bytes of headroom, so one encoded message can be queued on
@@ -30,7 +35,13 @@ typedef struct srv_msg {
 	size_t refs;
 	size_t len;
 	uint8_t *payload; /* == buf + LWS_PRE */
-	uint8_t buf[];	  /* LWS_PRE + len */
+	/* its permessage-deflate form (conn.c), made when a deflate connection
+	 * first sends it: LWS_PRE + zlen bytes, or NULL (not tried, not worth
+	 * it, or no memory: sent plain) */
+	uint8_t *z;
+	size_t zlen;
+	bool z_tried;
+	uint8_t buf[]; /* LWS_PRE + len */
 } srv_msg;
 
 /* A message of len bytes (payload uninitialised) with one reference, or
@@ -41,6 +52,16 @@ srv_msg *srv_msg_new(size_t len);
 srv_msg *srv_msg_copy(const void *data, size_t len);
 
 void srv_msg_unref(srv_msg *m); /* NULL is a no-op */
+
+/* ---- state shared by all connections ---------------------------------------------- */
+
+/* The server's one client-message decoder, created on first use (NULL when
+ * out of memory). Its contents are valid until the next decode anywhere. */
+wire_client_msg *srv_decoder(srv *s);
+
+/* Free the decoder, the compressor and the write scratch (srv_free, after
+ * every connection is gone). */
+void srv_conns_free_shared(srv *s);
 
 /* ---- connections ---------------------------------------------------------------- */
 
@@ -57,6 +78,16 @@ void srv_conn_free(srv_conn *c);
  * Returns 0, or -1 when the connection must close (the close reason is set:
  * 1009 for a message over cfg.max_message_bytes). */
 int srv_conn_receive(srv_conn *c, const void *in, size_t len, bool binary, bool final);
+
+/* The peer showed it is alive (a pong; srv_conn_receive counts itself). */
+void srv_conn_alive(srv_conn *c);
+
+/* The heartbeat, from the housekeeping timer: a connection silent for half
+ * of cfg.heartbeat_timeout_s gets a WebSocket ping, one silent for all of
+ * it is dropped. One pass over the connections, no timer per connection
+ * (lws's are kept in a sorted list: O(n) per reschedule, i.e. per message,
+ * which made the connect and message rates fall with the connection count). */
+void srv_conns_heartbeat(srv *s, int64_t now_ms);
 
 /* SERVER_WRITEABLE: write the next fragment. 0, or -1 to close now. */
 int srv_conn_writeable(srv_conn *c);
@@ -93,5 +124,17 @@ void srv_conn_error(srv_conn *c, uint32_t doc, int code, uint64_t client_batch, 
  */
 void srv_conn_close(srv_conn *c, int code, const char *reason, bool drain,
 		    enum srv_close_reason why);
+
+/* Close code for a connection that missed a message it was owed. */
+#define SRV_CLOSE_INTERNAL 1011
+
+/*
+ * A message owed to c (an Ack, Changes, an Error) could not be built or
+ * queued: out of memory. Rather than let it silently miss one (srv.h
+ * invariant 2), close it with SRV_CLOSE_INTERNAL ("server out of memory;
+ * resume by seq"), dropping its queue; the client reconnects and resumes.
+ * Safe wherever srv_conn_close is; a no-op when c is already closing.
+ */
+void srv_conn_fail(srv_conn *c, const char *what);
 
 #endif /* QUIRE_SRV_CONN_H */

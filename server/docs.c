@@ -77,6 +77,7 @@ static void unlink_doc(srv *s, srv_doc *d)
 static void free_doc(srv_doc *d)
 {
 	crdt_doc_free(d->crdt);
+	wire_buf_free(&d->snap);
 	free(d);
 }
 

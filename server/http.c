@@ -92,7 +92,10 @@ int srv_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 		srv *s = srv_of(wsi);
 		char uri[128];
 		s->metrics.http_requests++;
-		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0) {
+		int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+		if (n <= 0 && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
+			uri[0] = '\0'; /* a GET too long for uri: none of ours, 404 below */
+		} else if (n <= 0) {
 			static const char msg[] = "only GET\n";
 			return respond(wsi, pss, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain", msg,
 				       sizeof msg - 1);

@@ -1,14 +1,16 @@
 /*
  * main.c - the quire-server program: read the settings (flags over QUIRE_*
  * environment variables over defaults), install the SIGTERM/SIGINT handler
- * that asks the server to stop, run the server, exit 0 after a graceful
- * shutdown. The stop flag is the only mutable global of the program.
+ * that asks the server to stop, raise the soft descriptor limit to the hard
+ * one (a connection is a descriptor), run the server, exit 0 after a
+ * graceful shutdown. The stop flag is the only mutable global of the program.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "auth.h"
 #include "config.h"
@@ -42,6 +44,16 @@ int main(int argc, char **argv)
 	if (rc != SRV_CONFIG_OK) {
 		fprintf(stderr, "quire-server: %s\n", err);
 		return 2;
+	}
+
+	/* one descriptor per connection: take all the hard limit allows (the
+	 * soft default, often 1024, would cap connections far below it) */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+			fprintf(stderr, "quire-server: cannot raise the descriptor limit to %llu\n",
+				(unsigned long long)nofile.rlim_max);
 	}
 
 	struct sigaction sa;

@@ -91,8 +91,8 @@ void srv_quota_refuse(srv_conn *c, const uint8_t *data, size_t len)
 	uint32_t doc = 0;
 	uint64_t batch = 0;
 	if (data != NULL) {
-		wire_client_msg *m = c->msg;
-		if (wire_client_decode(m, data, len, &s->limits) == WIRE_OK) {
+		wire_client_msg *m = srv_decoder(s); /* shared (conn.h) */
+		if (m != NULL && wire_client_decode(m, data, len, &s->limits) == WIRE_OK) {
 			doc = m->doc;
 			batch = m->kind == WIRE_CLIENT_UPDATE ? m->client_batch : 0;
 		}

@@ -83,7 +83,7 @@ void srv_room_remove_member(srv *s, srv_member *m)
 		m->conn_next->conn_prev = m->conn_prev;
 	c->n_members--;
 	if (m->has_presence) {
-		wire_presence gone = m->presence;
+		wire_presence gone = m->presence->p;
 		gone.clock++;
 		gone.gone = true;
 		gone.has_anchor = gone.has_head = false;
@@ -95,6 +95,7 @@ void srv_room_remove_member(srv *s, srv_member *m)
 	}
 	srv_debug(&s->log, "conn %llu: handle %u left '%s'", (unsigned long long)c->id, m->handle,
 		  d->id);
+	free(m->presence);
 	free(m);
 }
 
@@ -145,6 +146,18 @@ void srv_room_hello(srv *s, srv_conn *c, const wire_client_msg *msg)
 				o->handle);
 			return;
 		}
+	if (c->q_bytes > s->cfg.send_queue_bytes) {
+		/* A Welcome and its catch-up may pass the send-queue bound, but
+		 * only onto a queue within it: else a client that never reads
+		 * could have one snapshot queued per Hello (Leave, Hello, ...). */
+		srv_warn(&s->log,
+			 "conn %llu: Hello with %zu bytes still queued, disconnecting as a slow "
+			 "consumer",
+			 (unsigned long long)c->id, c->q_bytes);
+		srv_conn_close(c, SRV_CLOSE_SLOW_CONSUMER, "slow consumer; resume by seq", false,
+			       SRV_CLOSED_SLOW_CONSUMER);
+		return;
+	}
 	if (c->n_members >= s->cfg.max_docs_per_conn) {
 		srv_conn_error(c, handle, WIRE_ERR_TOO_MANY_DOCUMENTS, 0,
 			       "at most %llu documents per connection",
@@ -241,6 +254,7 @@ static void catchup_free(catchup *cu)
 
 void srv_room_welcome(srv *s, srv_member *m)
 {
+	int64_t t0 = srv_mono_us(); /* for the debug line */
 	srv_doc *d = m->doc;
 	srv_conn *c = m->conn;
 	uint64_t H = d->head, L = m->last_seq;
@@ -279,22 +293,28 @@ void srv_room_welcome(srv *s, srv_member *m)
 			return;
 		}
 	}
-	wire_buf snap = {0}, b = {0};
+	wire_buf b = {0};
 	int rc = WIRE_OK;
 	if (snapshot) {
 		catchup_free(&cu);
 		cu = (catchup){0};
-		rc = wire_snapshot_encode(d->crdt, d->id, H, &snap);
+		if (d->snap.len == 0 || d->snap_seq != H) { /* else the one made at H */
+			d->snap.len = 0;
+			rc = wire_snapshot_encode(d->crdt, d->id, H, &d->snap);
+			d->snap_seq = H;
+			if (rc != WIRE_OK)
+				d->snap.len = 0;
+		}
 	}
 	if (rc == WIRE_OK)
 		rc = wire_server_encode_welcome(&b, m->handle, H, m->read_only,
-						snapshot ? snap.data : NULL, snap.len);
+						snapshot ? d->snap.data : NULL,
+						snapshot ? d->snap.len : 0);
 	if (rc == WIRE_OK && srv_conn_send_buf(c, &b, SRV_SEND_UNBOUNDED) != 0)
 		rc = WIRE_ENOMEM;
 	if (rc == WIRE_OK && cu.n > 0 &&
 	    srv_changes_send(s, c, m->handle, cu.v, cu.n, SRV_SEND_UNBOUNDED) != 0)
 		rc = WIRE_ENOMEM;
-	wire_buf_free(&snap);
 	wire_buf_free(&b);
 	if (rc != WIRE_OK) {
 		catchup_free(&cu);
@@ -308,18 +328,19 @@ void srv_room_welcome(srv *s, srv_member *m)
 		if (o == m || !o->has_presence)
 			continue;
 		wire_buf pb = {0};
-		if (wire_server_encode_presence(&pb, m->handle, &o->presence) == WIRE_OK)
+		if (wire_server_encode_presence(&pb, m->handle, &o->presence->p) == WIRE_OK)
 			srv_conn_send_buf(c, &pb, SRV_SEND_UNBOUNDED);
 		wire_buf_free(&pb);
 	}
 	s->metrics.welcomes++;
 	s->metrics.welcome_snapshots += snapshot;
 	srv_metrics_catchup(&s->metrics, cu.n);
-	srv_debug(&s->log, "conn %llu: handle %u welcomed to '%s' at %" PRIu64 " (%s)",
+	srv_debug(&s->log, "conn %llu: handle %u welcomed to '%s' at %" PRIu64 " (%s) in %lld us",
 		  (unsigned long long)c->id, m->handle, d->id, H,
 		  snapshot ? "snapshot"
 		  : cu.n   ? "changes"
-			   : "up to date");
+			   : "up to date",
+		  (long long)(srv_mono_us() - t0));
 	catchup_free(&cu);
 }
 
@@ -552,16 +573,20 @@ void srv_room_presence(srv *s, srv_conn *c, const wire_client_msg *msg)
 			       (uint64_t)p->replica, (uint64_t)mb->replica);
 		return;
 	}
-	if (mb->has_presence && p->clock <= mb->presence.clock)
+	if (mb->has_presence && p->clock <= mb->presence->p.clock)
 		return; /* stale: receivers would drop it anyway */
-	/* keep a copy (strings included) for members who join later */
-	mb->presence = *p;
-	memcpy(mb->presence_name, p->name ? p->name : "", p->name_len);
-	mb->presence_name[p->name_len] = '\0';
-	memcpy(mb->presence_color, p->color ? p->color : "", p->color_len);
-	mb->presence_color[p->color_len] = '\0';
-	mb->presence.name = mb->presence_name;
-	mb->presence.color = mb->presence_color;
+	/* keep a copy (strings included) for members who join later; out of
+	 * memory, it is dropped like a lost datagram (presence is ephemeral) */
+	if (mb->presence == NULL && (mb->presence = malloc(sizeof *mb->presence)) == NULL)
+		return;
+	srv_presence *sp = mb->presence;
+	sp->p = *p;
+	memcpy(sp->name, p->name ? p->name : "", p->name_len);
+	sp->name[p->name_len] = '\0';
+	memcpy(sp->color, p->color ? p->color : "", p->color_len);
+	sp->color[p->color_len] = '\0';
+	sp->p.name = sp->name;
+	sp->p.color = sp->color;
 	mb->has_presence = !p->gone;
-	relay_presence(s, mb->doc, mb, &mb->presence);
+	relay_presence(s, mb->doc, mb, &sp->p);
 }

@@ -11,6 +11,11 @@
  * callback mounts); then the all-zero terminator. The file mount of --web
  * adds .wasm, .mjs and a "*" catch-all to lws's MIME table, which otherwise
  * answers 415 for them.
+ *
+ * Event loop: lws's libev plugin on an epoll loop owned here (so srv_run
+ * turns it once at a time and sees the stop flag), or lws's poll() with
+ * --no-libev or when the plugin is missing. lws's per-connection validity
+ * timers are off; conn.c's heartbeat replaces them.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -22,8 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <ev.h>
 
 #include "commit.h"
 #include "conn.h"
@@ -55,6 +63,13 @@ int64_t srv_mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t srv_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int srv_check(const srv *s)
@@ -127,6 +142,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 					lws_is_final_fragment(wsi) != 0);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return pss->conn ? srv_conn_writeable(pss->conn) : 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (pss->conn != NULL)
+			srv_conn_alive(pss->conn);
+		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (pss->conn != NULL && pss->conn->state == SRV_CONN_OPEN)
 			pss->conn->why = SRV_CLOSED_PEER;
@@ -225,8 +244,14 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	srv *s = lws_container_of(sul, srv, tick_sul);
-	if (!s->stopping)
-		srv_docs_tick(s, srv_mono_ms());
+	if (!s->stopping) {
+		int64_t now = srv_mono_ms();
+		srv_docs_tick(s, now);
+		if (now >= s->next_heartbeat_ms) { /* O(connections): not every tick */
+			srv_conns_heartbeat(s, now);
+			s->next_heartbeat_ms = now + 1000;
+		}
+	}
 	lws_sul_schedule(s->ctx, 0, &s->tick_sul, tick_cb, TICK_MS * LWS_US_PER_MS);
 }
 
@@ -298,7 +323,34 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.user = s;
+	/* lws's fd table: every descriptor the process may open (main.c raised
+	 * the soft limit to the hard one), so no accept is refused for room */
+	struct rlimit nofile;
+	unsigned int fds = 0; /* 0: lws's own guess */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    nofile.rlim_cur <= 1000000)
+		fds = (unsigned int)nofile.rlim_cur;
+	info.fd_limit_per_thread = fds;
+	/* The event loop: lws's libev plugin on our own epoll loop (its connect
+	 * rate stays flat as connections grow; poll() walks every descriptor
+	 * each turn), else lws's poll(). The loop is ours ("foreign") so that
+	 * srv_run can turn it once at a time and see the stop flag. */
+	void *foreign[1] = {NULL};
+	if (cfg->libev && (s->ev_loop = ev_loop_new(EVBACKEND_EPOLL)) != NULL) {
+		foreign[0] = s->ev_loop;
+		info.foreign_loops = foreign;
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+	}
 	s->ctx = lws_create_context(&info);
+	if (s->ctx == NULL && s->ev_loop != NULL) {
+		srv_warn(&s->log, "the libev event loop is not available (package "
+				  "libwebsockets-evlib-ev?): using poll()");
+		ev_loop_destroy(s->ev_loop);
+		s->ev_loop = NULL;
+		info.foreign_loops = NULL;
+		info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+		s->ctx = lws_create_context(&info);
+	}
 	if (s->ctx == NULL) {
 		set_err(err, errlen, "cannot create the libwebsockets context");
 		goto fail;
@@ -342,9 +394,10 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	info.mounts = s->mounts;
 	info.vhost_name = "quire";
 	info.server_string = "quire-server";
-	s->retry.secs_since_valid_ping = (uint16_t)(cfg->heartbeat_timeout_s / 2);
-	s->retry.secs_since_valid_hangup = (uint16_t)cfg->heartbeat_timeout_s;
-	info.retry_and_idle_policy = &s->retry;
+	/* lws's validity timers off (hangup 0; without a policy lws applies a
+	 * default one): the heartbeat is srv_conns_heartbeat (conn.h) */
+	static const lws_retry_bo_t no_validity_timers = {0};
+	info.retry_and_idle_policy = &no_validity_timers;
 	if (cfg->deflate)
 		info.extensions = extensions;
 	if (strchr(host, ':') == NULL && !any)
@@ -361,6 +414,8 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 		       host, s->port, host, s->port, SRV_WS_PATH, cfg->db_path,
 		       srv_durability_name(cfg->durability), cfg->web_dir[0] ? ", web " : "",
 		       cfg->web_dir);
+	srv_info(&s->log, "event loop: %s; file descriptors: %u",
+		 s->ev_loop ? "libev (epoll)" : "poll()", fds);
 	srv_quota_announce(s);
 	return s;
 fail:
@@ -371,6 +426,17 @@ fail:
 int srv_port(const srv *s) { return s->port; }
 
 /* ---- running and stopping ------------------------------------------------------------- */
+
+/* One turn of the event loop: wait for events (or the next timer, at most
+ * TICK_MS away), handle them. <0 when the loop failed. */
+static int service_once(srv *s)
+{
+	if (s->ev_loop != NULL) {
+		ev_run(s->ev_loop, EVRUN_ONCE); /* a signal ends the wait too */
+		return 0;
+	}
+	return lws_service(s->ctx, 0);
+}
 
 static void shutdown_gracefully(srv *s)
 {
@@ -387,7 +453,7 @@ static void shutdown_gracefully(srv *s)
 	}
 	int64_t deadline = srv_mono_ms() + DRAIN_MS;
 	while ((s->n_conns > 0 || srv_sse_count(s) > 0) && srv_mono_ms() < deadline)
-		if (lws_service(s->ctx, 0) < 0)
+		if (service_once(s) < 0)
 			break;
 	if (s->turn.n_changes > 0 || s->turn.n_docs > 0)
 		srv_turn_flush(s); /* nothing new is accepted; this only settles Welcomes */
@@ -398,7 +464,7 @@ int srv_run(srv *s, volatile sig_atomic_t *stop)
 {
 	int rc = 0;
 	while (!*stop) {
-		if (lws_service(s->ctx, 0) < 0) {
+		if (service_once(s) < 0) {
 			srv_err(&s->log, "event loop failed");
 			rc = 1;
 			break;
@@ -422,6 +488,11 @@ void srv_free(srv *s)
 		lws_context_destroy(s->ctx); /* closes what is left: srv_conn_free */
 		s->ctx = NULL;
 	}
+	if (s->ev_loop != NULL) {
+		ev_loop_destroy(s->ev_loop);
+		s->ev_loop = NULL;
+	}
+	srv_conns_free_shared(s);
 	srv_turn_free(&s->turn);
 	srv_docs_free_all(s);
 	store_close(s->db);

@@ -56,6 +56,13 @@ typedef struct srv_doc srv_doc;
 typedef struct srv_member srv_member;
 typedef struct srv_qent srv_qent;
 
+/* A member's latest Presence, strings pointing into the arrays (room.c). */
+typedef struct srv_presence {
+	wire_presence p;
+	char name[WIRE_MAX_NAME + 1];
+	char color[WIRE_MAX_COLOR + 1];
+} srv_presence;
+
 /* The replica id of the server's own copy of every document. The server
  * never edits, so the id only has to be non-zero. */
 #define SRV_REPLICA ((crdt_replica)0x5155495245535256ull) /* "QUIRESRV" */
@@ -114,6 +121,11 @@ struct srv_doc {
 	bool touched;			   /* in srv->turn.docs (changes or Welcomes due) */
 	srv_recent recent[SRV_RECENT_MAX]; /* ring of the newest committed changes */
 	size_t recent_next, recent_count;
+	/* room.c: the Snapshot of the last snapshot Welcome, at seq snap_seq;
+	 * reused while the head stays there (encoding a large document takes
+	 * tens of ms; a reconnect storm asks for it once per client) */
+	wire_buf snap;
+	uint64_t snap_seq;
 };
 
 /* ---- memberships ------------------------------------------------------------- */
@@ -133,10 +145,9 @@ struct srv_member {
 	bool read_only;			      /* its token grants reading only (auth.h) */
 	char author[SRV_TOKEN_SUB_MAX + 1];   /* the token's subject; "" when open */
 	bool welcomed_this_turn; /* its catch-up already covers this turn */
-	bool has_presence;	 /* it sent Presence: shown to joiners, "gone" when it leaves */
-	wire_presence presence;	 /* its latest, strings pointing into the arrays below */
-	char presence_name[WIRE_MAX_NAME + 1];
-	char presence_color[WIRE_MAX_COLOR + 1];
+	bool has_presence;	/* it sent Presence: shown to joiners, "gone" when it leaves */
+	srv_presence *presence; /* its latest; allocated at its first Presence (most
+				   idle members never send one), NULL before */
 	srv_member *doc_prev, *doc_next;
 	srv_member *conn_prev, *conn_next;
 };
@@ -157,10 +168,16 @@ struct srv_conn {
 	int close_code; /* ours, when we close it */
 	char close_reason[64];
 	enum srv_close_reason why; /* for quire_connections_closed_total */
+	/* heartbeat (conn.c, srv_conns_heartbeat): not lws's per-connection
+	 * validity timers, whose sorted list costs O(connections) per message */
+	int64_t last_rx_ms; /* when it last sent anything, a pong included */
+	bool ping_due;	    /* write a WebSocket ping at the next WRITEABLE */
+	bool ping_sent;	    /* a ping went out since last_rx_ms */
 	/* incoming message being reassembled from fragments */
 	uint8_t *rx;
 	size_t rx_len, rx_cap;
 	bool rx_in_msg;	    /* a message has begun and its final fragment not come */
+	bool rx_timed;	    /* its cfg.message_timeout_s deadline is set (conn.c) */
 	bool rx_discarding; /* it went over the limit: its bytes are dropped */
 	uint64_t rx_total;  /* bytes of the current message so far, dropped or not */
 	/* outgoing: a FIFO of messages, bounded by cfg.send_queue_bytes */
@@ -168,9 +185,8 @@ struct srv_conn {
 	size_t q_bytes; /* payload bytes queued (the head counted whole) */
 	size_t q_count;
 	size_t q_sent;	      /* bytes of the head message already written */
-	uint8_t *frag;	      /* LWS_PRE + SRV_FRAGMENT scratch for fragments of
-				 shared messages; allocated while one is being sent */
-	wire_client_msg *msg; /* decoder object, reused for every message */
+	bool deflate;	      /* permessage-deflate negotiated and usable: messages of
+				 cfg.deflate_min_bytes and more go out compressed */
 	srv_quota_conn quota; /* rate limit buckets (quota.h) */
 	srv_member *members;  /* doubly linked through conn_prev/conn_next */
 	size_t n_members;
@@ -236,6 +252,7 @@ struct srv {
 	store *db;
 	crdt_options crdt_opts; /* no pending ops: missing dependencies are refused */
 	struct lws_context *ctx;
+	void *ev_loop; /* server.c: the libev (epoll) loop lws runs on; NULL: lws's poll() */
 	struct lws_vhost *vhost;
 	int port; /* the port actually listened on */
 	srv_registry docs;
@@ -244,10 +261,15 @@ struct srv {
 	size_t n_conns;
 	uint64_t next_conn_id;
 	crdt_op *ops_scratch; /* room.c: an Update's ops, contiguous */
+	/* conn.c, shared by every connection (one thread, one message at a
+	 * time; allocated when first needed): */
+	wire_client_msg *decoder; /* decodes each client message; valid until the next */
+	struct srv_zout *zout;	  /* the permessage-deflate compressor */
+	uint8_t *frame;		  /* LWS_PRE + header + SRV_FRAGMENT: one framed write */
 	size_t ops_cap;
 	struct lws_http_mount mounts[4]; /* /healthz, /metrics, /v1/docs, --web */
-	lws_retry_bo_t retry;		 /* the idle policy: WebSocket pings, hangup */
 	lws_sorted_usec_list_t tick_sul; /* housekeeping: idle unload, stop signal */
+	int64_t next_heartbeat_ms;	 /* server.c: the heartbeat pass runs once a second */
 	bool stopping;			 /* shutdown began: no new connections or joins */
 };
 
@@ -258,6 +280,7 @@ srv *srv_of(struct lws *wsi);
  * clock (timeouts). */
 int64_t srv_wall_ms(void);
 int64_t srv_mono_ms(void);
+int64_t srv_mono_us(void); /* microseconds, for debug timings */
 
 /* Deep consistency check of the invariants above that can be checked
  * cheaply (lists, counts, turn bookkeeping). 0 when they hold. */

@@ -17,6 +17,9 @@
 #include <time.h>
 
 #include "internal.h"
+#ifdef QUIRE_FAULT_INJECTION
+#include "fault_vfs.h" /* test builds: storage faults on demand */
+#endif
 
 /* ---- status codes ------------------------------------------------------- */
 
@@ -371,6 +374,13 @@ int store_open(const char *path, const store_options *opts, store **out, char *e
 		db->opts.crdt = NULL;
 	}
 	db->opts.vfs = NULL; /* only used below; the caller's string need not outlive open */
+#ifdef QUIRE_FAULT_INJECTION
+	if (store_fault_vfs_from_env() != 0) {
+		free(db);
+		set_err(err, errlen, "store_open: cannot install the fault VFS");
+		return STORE_EINVAL;
+	}
+#endif
 
 	int flags = SQLITE_OPEN_NOMUTEX |
 		    (db->opts.read_only ? SQLITE_OPEN_READONLY
