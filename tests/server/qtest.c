@@ -94,7 +94,7 @@ int qserver_start(qserver *q, const char *const *extra)
 		for (char *tok = strtok(wrapper, " "); tok && argc < 16; tok = strtok(NULL, " "))
 			argv[argc++] = tok;
 	}
-	argv[argc++] = QUIRE_SERVER_BIN;
+	argv[argc++] = q->bin ? q->bin : QUIRE_SERVER_BIN;
 	argv[argc++] = "--listen";
 	argv[argc++] = "127.0.0.1:0";
 	argv[argc++] = "--db";
@@ -117,12 +117,18 @@ int qserver_start(qserver *q, const char *const *extra)
 		_exit(127);
 	}
 	q->pid = pid;
+	q->start_status = -1;
 	int64_t deadline = now_ms() + (wrapped() ? 60000 : 10000);
 	q->port = 0;
 	while (now_ms() < deadline) {
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			q->pid = -1;
+			q->start_status = WIFEXITED(st)	    ? WEXITSTATUS(st)
+					  : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+							    : -1;
+			if (getenv("QTEST_QUIET_START_FAILURE") != NULL)
+				return -1; /* the test expects it and reads the log */
 			fprintf(stderr, "quire-server exited during start:\n");
 			qserver_dump_log(q);
 			return -1;

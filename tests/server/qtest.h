@@ -29,6 +29,9 @@ typedef struct qserver {
 	char dir[256]; /* a fresh temporary folder: the database and the log */
 	char db[320];
 	char log[320];
+	const char *bin;  /* the program to start; NULL: QUIRE_SERVER_BIN */
+	int start_status; /* a server that exited during qserver_start: its status
+			     as qserver_stop returns it; -1 otherwise */
 } qserver;
 
 /* Make a fresh temporary folder for a server (qserver_start uses it).
@@ -39,7 +42,8 @@ int qserver_init(qserver *q);
  * prefixed by the words of $QUIRE_SERVER_WRAPPER, e.g. "valgrind --error-exitcode=99") with
  * --listen 127.0.0.1:0, --db q->db and the extra args (NULL-terminated),
  * read the port it listens on from its log and wait for /healthz. 0, or -1
- * (the log is printed to stderr). */
+ * (the log is printed to stderr, unless $QTEST_QUIET_START_FAILURE is set
+ * and the server exited: then q->start_status says how). */
 int qserver_start(qserver *q, const char *const *extra);
 
 /* Send `sig` and wait up to timeout_ms for the exit. Returns the exit status

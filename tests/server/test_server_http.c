@@ -1000,7 +1000,10 @@ static void test_ws_permessage_deflate(void **state)
 	assert_string_equal(ta, tb);
 	assert_true(inf.messages >= 1);
 	assert_true(inf.in_bytes * 4 < inf.out_bytes); /* it really compressed */
-	/* both ways: its own (uncompressed) Update is acked, A's change arrives */
+	/* both ways: its own (uncompressed) Update is acked, A's change arrives;
+	 * both are under --deflate-min-bytes (256), so they come as plain
+	 * frames (RSV1 clear) on the deflate connection */
+	size_t compressed = inf.messages;
 	insert_acked(&b, 0, "deflated ", 6);
 	uint64_t k = qc_insert(&a, 0, "plain ");
 	assert_true(k != 0);
@@ -1008,6 +1011,20 @@ static void test_ws_permessage_deflate(void **state)
 		assert_int_equal(qc_recv(&b, T_MS), 1);
 	assert_int_equal(qc_expect(&a, WIRE_SERVER_ACK, T_MS), 1);
 	while (a.last_seq < 7)
+		assert_int_equal(qc_recv(&a, T_MS), 1);
+	assert_int_equal(inf.messages, compressed);
+	assert_false(b.ws.msg_compressed);
+	/* a large live change is compressed again, and inflates with the
+	 * context the client kept from the catch-up (a fresh stream per message
+	 * needs none) */
+	k = qc_insert(&a, 0, part + chunk - 4096);
+	assert_true(k != 0);
+	while (b.last_seq < 8)
+		assert_int_equal(qc_recv(&b, T_MS), 1);
+	assert_int_equal(inf.messages, compressed + 1);
+	assert_true(b.ws.msg_compressed);
+	assert_int_equal(qc_expect(&a, WIRE_SERVER_ACK, T_MS), 1);
+	while (a.last_seq < 8)
 		assert_int_equal(qc_recv(&a, T_MS), 1);
 	free(ta);
 	free(tb);
@@ -1032,6 +1049,48 @@ static void test_ws_permessage_deflate(void **state)
 	assert_int_equal(qserver_stop(&q2, SIGTERM, 10000), 0);
 	qserver_cleanup(&q2);
 	free(part);
+}
+
+/* The server decodes every connection's messages with one shared decoder:
+ * a broken message is still answered on its own connection, addressed with
+ * what its own bytes say (never with a handle or batch left over from
+ * another connection's message), and nobody else's state is touched. */
+static void test_ws_shared_decoder_keeps_connections_apart(void **state)
+{
+	fixture *f = *state;
+	START(f, "--log-level", "info");
+	int port = f->srv.port;
+	qclient a, b;
+	assert_int_equal(qc_connect(&a, port, 0xa1), 0);
+	a.handle = 7; /* A's messages carry handle 7, B's handle 1 */
+	assert_int_equal(qc_hello(&a, "shared", 0, 0), 0);
+	assert_int_equal(qc_expect(&a, WIRE_SERVER_WELCOME, T_MS), 1);
+	assert_int_equal(a.m->doc, 7);
+	join(&b, port, 0xb2, "shared");
+	/* A's Update is the last message decoded before B's garbage */
+	insert_acked(&a, 0, "abc", 1);
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff};
+	assert_int_equal(ws_send(&b.ws, garbage, sizeof garbage), 0);
+	assert_int_equal(qc_expect(&b, WIRE_SERVER_ERROR, T_MS), 1);
+	assert_int_equal(b.m->doc, 0);
+	assert_int_equal(b.m->error.code, WIRE_ERR_BAD_MESSAGE);
+	assert_int_equal(b.m->error.client_batch, 0);
+	/* an empty Update of B (doc 1, client_batch 42, no ops): its own
+	 * handle and batch, read from its bytes */
+	insert_acked(&a, 3, "def", 2);
+	static const uint8_t empty_update[] = {0x08, 0x01, 0x1a, 0x02, 0x08, 42};
+	assert_int_equal(ws_send(&b.ws, empty_update, sizeof empty_update), 0);
+	assert_int_equal(qc_expect(&b, WIRE_SERVER_ERROR, T_MS), 1);
+	assert_int_equal(b.m->doc, 1);
+	assert_int_equal(b.m->error.code, WIRE_ERR_BAD_MESSAGE);
+	assert_int_equal(b.m->error.client_batch, 42);
+	/* both connections still work, and nothing went to A */
+	assert_int_equal(qc_expect(&a, WIRE_SERVER_ERROR, QUIET_MS), 0);
+	insert_acked(&a, 6, "g", 3);
+	while (b.last_seq < 3)
+		assert_int_equal(qc_recv(&b, T_MS), 1);
+	qc_free(&a);
+	qc_free(&b);
 }
 
 /* With a token secret the HTTP API needs a token too: Authorization:
@@ -1100,6 +1159,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sse_closed_cleanly_on_sigterm, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ws_permessage_deflate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ws_shared_decoder_keeps_connections_apart,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
