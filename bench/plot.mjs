@@ -119,7 +119,7 @@ for (const f of csvs) {
 	const lines = readFileSync(f, 'utf8').trim().split('\n');
 	const head = lines[0].split(',').map((h) => h.trim());
 	const col = (...names) => head.findIndex((h) => names.includes(h));
-	const t = col('t_s', 'elapsed_s', 'time_s'), rss = col('server_rss_kb'), fds = col('server_fds'), conns = col('conns_open', 'open_conns');
+	const t = col('t_s', 'elapsed_s', 'time_s'), rss = col('server_rss_kb'), fds = col('server_fds'), conns = col('ready'), edits = col('edits');
 	if (t < 0 || rss < 0) {
 		console.error(`${f}: no t_s/server_rss_kb columns, skipped`);
 		continue;
@@ -127,8 +127,9 @@ for (const f of csvs) {
 	const data = lines.slice(1).map((l) => l.split(',').map(Number));
 	const series = [{ name: 'server RSS, MB', points: data.map((d) => [d[t], d[rss] / 1024]) }];
 	if (fds >= 0) series.push({ name: 'server fds / 100', points: data.map((d) => [d[t], d[fds] / 100]) });
-	if (conns >= 0) series.push({ name: 'open conns / 100', points: data.map((d) => [d[t], d[conns] / 100]), dashed: true });
-	save('soak.svg', lineChart({ title: `Soak: ${f.split('/').pop()}`, xLabel: 'seconds', yLabel: 'MB, or count / 100', series }));
+	if (conns >= 0) series.push({ name: 'sessions live / 100', points: data.map((d) => [d[t], d[conns] / 100]), dashed: true });
+	if (edits >= 0) series.push({ name: 'edits made / 10k', points: data.map((d) => [d[t], d[edits] / 1e4]), dashed: true });
+	save('soak.svg', lineChart({ title: 'Soak: server memory and fds over time', xLabel: 'seconds', yLabel: 'MB, or count (scaled)', series }));
 }
 
 console.log(written.join('\n'));
