@@ -10,31 +10,50 @@
 //                      checkout; run.sh passes a copy of the committed one)
 //   QUIRE_WASM_FILE    the engine (default: newest build/*/web-demo/quire.wasm,
 //                      else web-demo/dist/quire.wasm)
-//   QUIRE_BENCH_FLUSH_MS  the client's flushMs (default 0: one Update per edit,
-//                      like the Yjs providers' one update per transaction;
-//                      the demo page uses 20)
+//   QUIRE_BENCH_FLUSH_MS  the client's flushMs (default 0: an edit goes out at
+//                      once when no Update is waiting for its Ack, else it
+//                      joins the next Update, sent when the Ack arrives; the
+//                      demo page uses 20)
+//   QUIRE_BENCH_MAX_INFLIGHT  the client's maxInflight (default 1: Updates
+//                      waiting for their Ack at a time)
 //   QUIRE_BENCH_DEFLATE   0 (default): the WebSocket does not offer
 //                      permessage-deflate, so every server is measured with
 //                      plain frames (the Yjs servers of the load generator do
 //                      not accept it); 1: it offers it, as browsers do
+//   QUIRE_BENCH_LIFTOFF   1 (default): V8's default, a baseline compile of
+//                      the engine tiered up while running, as in a browser;
+//                      0: the optimizing tier up front (--no-liftoff), which
+//                      saves ~20 % CPU in the first second of a short
+//                      scenario: a tuning no browser applies, so off
+//   QUIRE_BENCH_BYTES_LOG a JSONL file: when a client closes, one line
+//                      {scenario: 'QuireBytes', ...} with, per connection it
+//                      made, the payload bytes and messages received and the
+//                      bytes read from the TCP socket (wire: compressed,
+//                      frame headers included; handshake: the HTTP 101
+//                      answer, part of wire)
 //
 // Notes on the interface:
 // - connect(docId, lastSeq): lastSeq is ignored; the client resumes from the
 //   last seq it has itself seen (Hello{last_seq}), as a real client does.
 //   Resolves when the client is live (Welcome + catch-up to head_seq applied).
-// - opsApplied (progress): the sum of the replica's version vector. Every unit
+// - opsApplied (progress): the sum of the replica's version vector (the engine
+//   keeps it, O(1)), reported on the client's 'remote' event, which fires after
+//   every Changes message applied (one wasm call per message). Every unit
 //   of every op consumes one counter of its replica, deletes included
 //   (docs/PROTOCOL.md section 3), and the server holds each replica's counters
 //   without gaps, so sum(next counter) = inserted + deleted units reflected in
 //   this replica, own edits included. Exact at every change boundary.
 // - bytes/messages are counted at the WebSocket message layer (payloads after
-//   any permessage-deflate decompression, as the Yjs adapters count them).
+//   any permessage-deflate decompression, as the Yjs adapters count them);
+//   counter.wireBytesIn adds what the socket really read (see
+//   QUIRE_BENCH_BYTES_LOG).
 // - All clients of one process share one instantiated engine (one wasm
 //   memory); each has its own document in it.
-import { readFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync, statSync, appendFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -64,23 +83,43 @@ function wasmFile() {
 	found.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
 	return found[0] ?? join(repo, 'web-demo', 'dist', 'quire.wasm');
 }
+if ((process.env.QUIRE_BENCH_LIFTOFF ?? '1') === '0') v8.setFlagsFromString('--no-liftoff');
 const engine = await loadEngine(readFileSync(wasmFile()));
 const FLUSH_MS = Number(process.env.QUIRE_BENCH_FLUSH_MS ?? 0);
 const DEFLATE = (process.env.QUIRE_BENCH_DEFLATE ?? '0') !== '0';
+const MAX_INFLIGHT = Number(process.env.QUIRE_BENCH_MAX_INFLIGHT ?? 1);
+const BYTES_LOG = process.env.QUIRE_BENCH_BYTES_LOG || '';
+const LABEL = process.argv[process.argv.indexOf('--label') + 1] ?? '';
+let clientCount = 0;
 
 export const name = 'quire';
 
-// A `ws` WebSocket that counts message payload bytes into `counter` and
-// close events into `replica.closed`.
-function countingWebSocket(counter, replica) {
+// A `ws` WebSocket that counts message payload bytes into `counter`, each
+// connection's payload and socket bytes into `conns`, and close events into
+// `replica.closed`.
+function countingWebSocket(counter, replica, conns) {
 	return class CountingWS extends WS {
 		constructor(url, protocols) {
 			super(url, protocols, { perMessageDeflate: DEFLATE });
-			this.on('message', (data) => {
-				counter.bytesIn += data.byteLength ?? data.length;
-				counter.msgsIn++;
+			const conn = { payloadIn: 0, msgsIn: 0, handshakeIn: 0, wireIn: 0, extensions: '', socket: null };
+			conns.push(conn);
+			this.on('open', () => {
+				conn.socket = this._socket;
+				conn.handshakeIn = conn.socket?.bytesRead ?? 0;
+				conn.extensions = this.extensions;
 			});
-			this.on('close', () => { replica.closed = (replica.closed || 0) + 1; });
+			this.on('message', (data) => {
+				const n = data.byteLength ?? data.length;
+				counter.bytesIn += n;
+				counter.msgsIn++;
+				conn.payloadIn += n;
+				conn.msgsIn++;
+			});
+			this.on('close', () => {
+				replica.closed = (replica.closed || 0) + 1;
+				if (conn.socket) conn.wireIn = conn.socket.bytesRead;
+				conn.socket = null;
+			});
 		}
 		send(data, ...rest) {
 			counter.bytesOut += data.byteLength ?? data.length;
@@ -94,19 +133,20 @@ export function createClient({ url }) {
 	// the load generator passes ws://host:port (the Yjs servers' form); Quire's
 	// endpoint is /sync
 	const wsUrl = /^wss?:\/\/[^/]+\/?$/.test(url) ? url.replace(/\/?$/, '/sync') : url;
-	const counter = { bytesIn: 0, bytesOut: 0, msgsIn: 0, msgsOut: 0 };
+	const conns = [];
+	const wire = (cn) => (cn.socket ? cn.socket.bytesRead : cn.wireIn);
+	const counter = {
+		bytesIn: 0, bytesOut: 0, msgsIn: 0, msgsOut: 0,
+		get wireBytesIn() { return conns.reduce((a, cn) => a + wire(cn), 0); },
+	};
+	const index = clientCount++;
 	let c = null;
 	const cbs = [];
 	const replica = {
 		closed: 0,
 		text: { get length() { return c ? c.doc.length : 0; } },
 	};
-	const progress = () => {
-		if (!c || !c.doc.p) return 0;
-		let n = 0;
-		for (const e of c.doc.version()) n += e.next;
-		return n;
-	};
+	const progress = () => (c && c.doc.p ? c.doc.progress : 0);
 	const waitLive = () => new Promise((resolveLive, reject) => {
 		if (c.live) return resolveLive();
 		const off = c.on('status', (s) => {
@@ -125,13 +165,11 @@ export function createClient({ url }) {
 		connect(docId, _lastSeq = 0) {
 			if (!c) {
 				c = new QuireClient({
-					url: wsUrl, docId, engine, WebSocket: countingWebSocket(counter, replica),
-					flushMs: FLUSH_MS,
+					url: wsUrl, docId, engine, WebSocket: countingWebSocket(counter, replica, conns),
+					flushMs: FLUSH_MS, maxInflight: MAX_INFLIGHT,
 				});
-				c.on('change', () => {
-					if (cbs.length === 0) return;
-					const p = progress();
-					for (const cb of cbs) cb(p);
+				c.on('remote', (r) => {
+					for (const cb of cbs) cb(r.progress);
 				});
 			}
 			const p = waitLive();
@@ -149,6 +187,15 @@ export function createClient({ url }) {
 		isOpen: () => !!(c && c.ws && c.ws.readyState === 1),
 		async close() {
 			if (c && c.doc.p) c.close();
+			if (BYTES_LOG && conns.length) {
+				appendFileSync(BYTES_LOG, JSON.stringify({
+					scenario: 'QuireBytes', server: 'quire', label: LABEL, client: index, deflate: DEFLATE,
+					connections: conns.map((cn) => ({
+						payloadIn: cn.payloadIn, msgsIn: cn.msgsIn, wireIn: wire(cn),
+						handshakeIn: cn.handshakeIn, extensions: cn.extensions,
+					})),
+				}) + '\n');
+			}
 		},
 	};
 }

@@ -178,7 +178,8 @@ for KIND in $SERVERS; do
 		lg s1-n$MAX_N-max --scenario s1 --observers "$MAX_N" --rate 0 --edits "$MAX_EDITS" --time-limit "$TL" --doc "s1-n$MAX_N-max-$RUN"
 	fi
 	if has s4; then
-		lg s4 --scenario s4 --pre 5000 --gap 10000 --time-limit 60
+		# the Quire adapter adds per-connection payload and socket bytes
+		QUIRE_BENCH_BYTES_LOG=$OUT lg s4 --scenario s4 --pre 5000 --gap 10000 --time-limit 60
 	fi
 	if has s5; then
 		DOC=s5-paper-$RUN

@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { loadEngine, QuireClient, MemoryStorage } from '../src/client/index.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { loadEngine, QuireClient, MemoryStorage, toWireOp, fromWireOp } from '../src/client/index.js';
+import { ServerMessageSchema } from '../src/gen/quire_pb.js';
 import { startServer, wasmFile, until, sleep, prng } from './helpers.mjs';
 import { afterEach } from 'node:test';
 
@@ -322,6 +324,169 @@ test('persistence: a record older than what was sent holds edits until caught up
 		await converged([a2, b], 'converged');
 		assert.equal(b.text, 'one two three four');
 		assert.deepEqual(a2.errors, []);
+	} finally {
+		await srv.stop();
+	}
+});
+
+// ---- the engine's hot path (issue 6): one-call apply, UTF-16 offsets,
+// progress, coalesced sends ----------------------------------------------------
+
+// The UTF-16 offset of code point cp in s, the slow way.
+const cp16 = (s, cp) => [...s].slice(0, cp).join('').length;
+
+// A doc with random local edits (emoji, CJK, deletes); returns [doc, ops].
+function randomDoc(replica, seed, edits) {
+	const rnd = prng(seed);
+	const d = engine.newDoc(replica);
+	const ops = [];
+	for (let i = 0; i < edits; i++) {
+		const len = d.length;
+		if (len > 0 && rnd() < 0.3) {
+			const pos = Math.floor(rnd() * len);
+			ops.push(...d.delete(pos, Math.min(len - pos, 1 + Math.floor(rnd() * 3))));
+		} else {
+			let s = '';
+			for (let n = 1 + Math.floor(rnd() * 3); n > 0; n--) s += ALPHABET[Math.floor(rnd() * ALPHABET.length)];
+			ops.push(...d.insert(Math.floor(rnd() * (len + 1)), s));
+		}
+	}
+	return [d, ops];
+}
+
+// ServerMessage{changes} bytes holding `ops`, `perChange` ops per change from seq 1.
+function changesBytes(ops, perChange, firstSeq = 1) {
+	const changes = [];
+	for (let i = 0; i < ops.length; i += perChange)
+		changes.push({ seq: BigInt(changes.length + firstSeq), ops: ops.slice(i, i + perChange).map(toWireOp) });
+	return toBinary(ServerMessageSchema, create(ServerMessageSchema, { doc: 1, msg: { case: 'changes', value: { changes } } }));
+}
+
+const vvSum = (d) => d.version().reduce((a, e) => a + e.next, 0);
+
+test('one-call apply of a Changes message = op by op: text, progress, patches, UTF-16 offsets', () => {
+	const [src, ops] = randomDoc(11n, 7, 400);
+	const one = engine.newDoc(22n), each = engine.newDoc(33n);
+	try {
+		const r = one.recv(changesBytes(ops, 5), 0);
+		assert.equal(r.kind, 3);
+		assert.equal(r.seq, Math.ceil(ops.length / 5));
+		assert.equal(r.changes, Math.ceil(ops.length / 5));
+		assert.equal(r.errors, 0);
+		// the patches rebuild the text through their UTF-16 offsets
+		let mirror = '';
+		for (const p of one.readPatches()) {
+			assert.equal(p.from16, cp16(mirror, p.pos));
+			assert.equal(p.to16, cp16(mirror, p.pos + p.deleted));
+			mirror = mirror.slice(0, p.from16) + p.text + mirror.slice(p.to16);
+		}
+		for (const op of ops) each.apply(fromWireOp(toWireOp(op)));
+		const text = src.text();
+		assert.equal(one.text(), text);
+		assert.equal(each.text(), text);
+		assert.equal(mirror, text);
+		assert.equal(one.progress, vvSum(src));
+		assert.equal(each.progress, vvSum(each));
+		assert.equal(src.progress, vvSum(src));
+		assert.equal(one.length16, text.length);
+		// a message seen again changes nothing; a gap is reported, not applied
+		const again = one.recv(changesBytes(ops, 5), r.seq);
+		assert.equal(again.changes, 0);
+		assert.equal(one.text(), text);
+		const gap = one.recv(changesBytes(ops.slice(0, 10), 5, r.seq + 2), r.seq);
+		assert.equal(gap.gap, r.seq + 2);
+		assert.equal(gap.changes, 0);
+		// other kinds are left to the caller; bad protobuf is refused
+		const ack = toBinary(ServerMessageSchema, create(ServerMessageSchema, { doc: 1, msg: { case: 'ack', value: { clientBatch: 1n, seq: 2n } } }));
+		assert.equal(one.recv(ack, 0).kind, 4);
+		assert.equal(one.recv(new Uint8Array([0x1a, 0x05, 0x0a]), 0).kind, -1);
+	} finally {
+		src.free();
+		one.free();
+		each.free();
+	}
+});
+
+test('surrogate pairs: code point <-> UTF-16 offsets follow local and remote edits', () => {
+	const [a, opsA] = randomDoc(44n, 3, 300);
+	const [b, opsB] = randomDoc(55n, 4, 300);
+	try {
+		b.recv(changesBytes(opsA, 7), 0); // concurrent edits of both, merged in b
+		for (const d of [a, b]) {
+			const text = d.text();
+			const cps = [...text];
+			assert.ok(text.length > cps.length, 'the text has characters outside the BMP');
+			assert.equal(d.length16, text.length);
+			let u = 0;
+			for (let cp = 0; cp <= cps.length; cp++) {
+				assert.equal(d.cpTo16(cp), u, `cpTo16(${cp})`);
+				assert.equal(d.u16ToCp(u), cp, `u16ToCp(${u})`);
+				if (cp < cps.length && cps[cp].length === 2) assert.equal(d.u16ToCp(u + 1), cp + 1, 'inside a pair: after it');
+				if (cp < cps.length) u += cps[cp].length;
+			}
+		}
+		assert.equal(b.progress, vvSum(b));
+		assert.ok(opsB.length > 0);
+	} finally {
+		a.free();
+		b.free();
+	}
+});
+
+// A WebSocket that counts the Updates it sends.
+class CountingWebSocket extends WebSocket {
+	send(data) {
+		this.sent = (this.sent ?? 0) + 1;
+		super.send(data);
+	}
+}
+
+test('coalesced sends: edits made while an Update waits for its Ack go out as one, converge and are acked', async () => {
+	const srv = await startServer();
+	try {
+		const a = client(srv, 'nagle', { WebSocket: CountingWebSocket }), b = client(srv, 'nagle');
+		const acks = [];
+		a.on('ack', (x) => acks.push(x));
+		let remote = 0, progress = 0;
+		b.on('remote', (r) => {
+			remote++;
+			progress = r.progress;
+		});
+		a.connect();
+		b.connect();
+		await until(() => a.live && b.live, 'both live');
+		const sent0 = a.ws.sent;
+		let expected = '';
+		for (let i = 0; i < 300; i++) { // typing, with emoji and a backspace now and then
+			const ch = i % 10 === 9 ? '😀' : String.fromCharCode(97 + (i % 26));
+			a.insert(a.doc.length, ch);
+			expected += ch;
+			if (i % 25 === 24) {
+				a.delete(a.doc.length - 1, 1);
+				expected = [...expected].slice(0, -1).join('');
+			}
+		}
+		assert.equal(a.text, expected);
+		assert.equal(a.inflight.size, 1, 'one Update in flight, the rest waits');
+		assert.ok(a.status().unacked >= 2);
+		await converged([a, b], 'coalesced');
+		assert.equal(b.text, expected);
+		const updates = a.ws.sent - sent0;
+		assert.ok(updates <= 3, `300 edits went out as ${updates} Updates`);
+		assert.equal(acks.length, updates, 'every Update acked');
+		assert.equal(progress, b.doc.progress);
+		assert.equal(progress, vvSum(b.doc));
+		assert.ok(remote >= 1 && remote <= updates);
+		// at a low rate each edit goes out at once
+		for (let i = 0; i < 3; i++) {
+			const before = a.ws.sent;
+			a.insert(0, 'z');
+			assert.equal(a.ws.sent, before + 1, 'sent at once when nothing is in flight');
+			await until(() => a.inflight.size === 0, 'acked');
+		}
+		await converged([a, b], 'single edits');
+		assert.deepEqual(a.errors, []);
+		assert.deepEqual(b.errors, []);
 	} finally {
 		await srv.stop();
 	}

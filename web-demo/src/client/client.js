@@ -3,8 +3,23 @@
 // Speaks docs/PROTOCOL.md (subprotocol quire.v1, one protobuf message per
 // binary WebSocket message, generated from proto/quire.proto) over any
 // WebSocket implementation with the browser API (the browser's, or the `ws`
-// package in node). The CRDT is crdt/ in WebAssembly (engine.js); the client
-// keeps a JS string mirror of the text so editors get UTF-16 offsets.
+// package in node). The CRDT is crdt/ in WebAssembly (engine.js), and so is
+// the hot path: a Changes message goes into wasm as its raw bytes and is
+// decoded and applied there in one call (no per-op JS objects); the engine
+// keeps our unacknowledged ops (the outbox) and encodes Updates from them;
+// it tracks where the characters outside the BMP are, so code point <->
+// UTF-16 offsets cost a binary search, and the progress sum of the version
+// vector. `text` is read from the engine when asked for after a change.
+//
+// Sending (Nagle-style): a local edit goes out at once when no Update is
+// waiting for its Ack (at most maxInflight, default 1, may wait). While
+// one does, further edits accumulate in the outbox, where consecutive
+// typing merges into a few ops, and go out as one Update when the Ack
+// arrives, or as soon as MAX_OPS_PER_UPDATE ops piled up. So a single edit
+// has no added latency at low rates and high rates make big batches. With
+// flushMs > 0 (the demo page: 20) the first edit also waits that long, to
+// gather a burst of keystrokes, then the same rule applies. Ops are
+// unchanged by this: it is not a protocol change (PROTOCOL 5.5).
 //
 // Lifecycle: connect() -> Hello{last_seq} -> Welcome (+ snapshot) -> catch-up
 // Changes up to head_seq -> live: unacknowledged ops are retransmitted
@@ -22,6 +37,12 @@
 //   presence [{replica, name, color, anchor, head, anchor16, head16}]
 //   error    {code, codeName, message, fatal}: server Error or local failure
 //   ack      {clientBatch, seq}
+//   remote   {seq, changes, progress}: after each Changes message that applied
+//            changes, visible or not (progress: the sum of the version
+//            vector). The object is reused for the next event.
+//
+// One 'change' event carries the patches of a whole Changes message (one or
+// more changes); patch text is only decoded when someone listens.
 //
 // Persistence (opts.storage, see storage.js): restore() loads the saved
 // record (engine snapshot, last seq, replica, unacknowledged ops) before
@@ -40,7 +61,7 @@ import {
 	OpSchema,
 	ErrorCode,
 } from '../gen/quire_pb.js';
-import { cpToUtf16, utf16ToCp, hasSurrogates, cpLength } from './text.js';
+import { cpLength } from './text.js';
 import { opToRecord, opFromRecord } from './storage.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -128,6 +149,7 @@ export class QuireClient {
 		this.backoff = { minMs: 500, maxMs: 30000, ...opts.backoff };
 		this.heartbeat = { idleMs: 25000, deadMs: 10000, ...opts.heartbeat };
 		this.flushMs = opts.flushMs ?? 0;
+		this.maxInflight = Math.max(1, opts.maxInflight ?? 1);
 		this.presenceMs = opts.presenceMs ?? 50;
 		this.handlers = new Map();
 		this.storage = opts.storage ?? null;
@@ -135,13 +157,14 @@ export class QuireClient {
 		this.dirty = false;
 		this.holding = false;
 
-		this.doc = this.engine.newDoc(this.replica);
-		this.text = '';
+		this.doc = this.newDoc(this.replica);
+		this.mirror = ''; // the text as of the last read (see get text)
+		this.stale = false; // the engine has changed since
 		this.lastSeq = 0;
 		this.headSeq = 0;
-		this.unacked = []; // our ops the server may not have, in counter order
-		this.sentUpTo = 0; // unacked[0..sentUpTo) went out on this connection
 		this.inflight = new Map(); // client_batch -> counter end it covers
+		this.resendEnd = 0; // counters below this were sent on a lost connection
+		this.remoteEvent = { seq: 0, changes: 0, progress: 0 }; // reused per 'remote' event
 		this.batch = 0;
 		this.peers = new Map(); // replica -> presence
 		this.cursor = null; // {anchor, head} ids
@@ -163,6 +186,28 @@ export class QuireClient {
 		this.stats = { snapshots: 0, resent: 0, ownEchoes: 0, reconnects: 0, restored: 0, saves: 0, saved: 0 };
 	}
 
+	newDoc(replica) {
+		const doc = this.engine.newDoc(replica);
+		doc.enableOutbox(); // our unacknowledged ops live in the engine
+		return doc;
+	}
+
+	// The visible text (UTF-16 JS string), read from the engine when it has
+	// changed since the last read: O(text) per read, nothing per edit.
+	get text() {
+		if (this.stale && this.doc.p) {
+			this.mirror = this.doc.text();
+			this.stale = false;
+		}
+		return this.mirror;
+	}
+
+	// Our ops the server may not have, in counter order (op objects, built
+	// on each read; status().unacked is the cheap count).
+	get unacked() {
+		return this.doc.p ? this.doc.outboxOps() : [];
+	}
+
 	on(ev, fn) {
 		if (!this.handlers.has(ev)) this.handlers.set(ev, new Set());
 		this.handlers.get(ev).add(fn);
@@ -170,6 +215,10 @@ export class QuireClient {
 	}
 	emit(ev, data) {
 		for (const fn of this.handlers.get(ev) ?? []) fn(data);
+	}
+	listened(ev) {
+		const h = this.handlers.get(ev);
+		return h !== undefined && h.size > 0;
 	}
 
 	// ---- connection ----------------------------------------------------------
@@ -188,7 +237,8 @@ export class QuireClient {
 			this.scheduleReconnect(0);
 			return;
 		}
-		ws.binaryType = 'arraybuffer';
+		// node's `ws` (an EventEmitter) can hand over its Buffer as is
+		ws.binaryType = typeof ws.on === 'function' ? 'nodebuffer' : 'arraybuffer';
 		this.ws = ws;
 		ws.onopen = () => {
 			if (this.ws !== ws) return;
@@ -205,10 +255,25 @@ export class QuireClient {
 		ws.onmessage = (ev) => {
 			if (this.ws !== ws) return;
 			this.lastRecv = Date.now();
-			if (typeof ev.data === 'string') return;
+			const data = ev.data;
+			if (typeof data === 'string') return;
+			const bytes = ArrayBuffer.isView(data) ? data : new Uint8Array(data);
+			// Changes (nearly every message) are decoded and applied by the
+			// engine in one call; the rest is decoded here.
+			let r;
+			try {
+				r = this.doc.recv(bytes, this.lastSeq);
+			} catch (err) {
+				this.emit('error', { code: 0, codeName: 'DECODE', message: String(err), fatal: false });
+				return;
+			}
+			if (r.kind === 3 || r.kind === -1) {
+				this.onChanges(r);
+				return;
+			}
 			let msg;
 			try {
-				msg = fromBinary(ServerMessageSchema, new Uint8Array(ev.data));
+				msg = fromBinary(ServerMessageSchema, bytes);
 			} catch (err) {
 				this.emit('error', { code: 0, codeName: 'DECODE', message: String(err), fatal: false });
 				return;
@@ -267,23 +332,24 @@ export class QuireClient {
 		// Unacked ops must go out with their ids: continue that replica. Else a
 		// new replica is the safe choice (nothing can collide with it).
 		const replica = unacked.length ? saved : randomReplica();
-		const doc = this.engine.newDoc(replica);
+		const doc = this.newDoc(replica);
 		try {
 			if (rec.state && rec.state.length) doc.load(rec.state);
+			for (const op of unacked) doc.outboxPush(op);
 		} catch (err) {
 			doc.free();
 			this.emit('error', { code: 0, codeName: 'STORAGE', message: `the saved document is unusable: ${err}`, fatal: false });
 			return false;
 		}
+		const prev = this.text;
 		this.doc.free();
 		this.doc = doc;
 		this.replica = replica;
-		this.unacked = unacked;
-		this.sentUpTo = 0;
+		this.inflight.clear();
 		this.lastSeq = Number(rec.lastSeq) || 0;
 		this.holding = unacked.length > 0 && (this.storage.sentMark?.(this.docId, saved) ?? 0) > doc.seen(saved);
 		this.stats.restored++;
-		this.resetText(doc.text());
+		this.resetText(prev, doc.text());
 		this.emitStatus();
 		return true;
 	}
@@ -305,7 +371,7 @@ export class QuireClient {
 		try {
 			rec = {
 				v: 1, docId: this.docId, replica: String(this.replica), lastSeq: this.lastSeq,
-				state: this.doc.encode(), unacked: this.unacked.map(opToRecord), savedAt: Date.now(),
+				state: this.doc.encode(), unacked: this.doc.outboxOps().map(opToRecord), savedAt: Date.now(),
 			};
 		} catch (err) {
 			this.emit('error', { code: 0, codeName: 'STORAGE', message: `cannot encode the document: ${err}`, fatal: false });
@@ -336,8 +402,10 @@ export class QuireClient {
 
 	onClosed(code) {
 		this.dropSocket(1000);
+		// everything unacknowledged goes out again on the next connection
+		for (const end of this.inflight.values()) this.resendEnd = Math.max(this.resendEnd, end);
 		this.inflight.clear();
-		this.sentUpTo = 0;
+		if (this.doc.p) this.doc.outboxRewind();
 		this.peers.clear();
 		this.emit('presence', []);
 		if (!this.wanted || this.refused) {
@@ -384,8 +452,11 @@ export class QuireClient {
 	}
 
 	send(msg, doc = HANDLE) {
+		return this.sendBytes(toBinary(ClientMessageSchema, create(ClientMessageSchema, { doc, msg })));
+	}
+	sendBytes(bytes) {
 		if (!this.ws || this.ws.readyState !== 1) return false;
-		this.ws.send(toBinary(ClientMessageSchema, create(ClientMessageSchema, { doc, msg })));
+		this.ws.send(bytes);
 		this.lastSent = Date.now();
 		return true;
 	}
@@ -395,12 +466,12 @@ export class QuireClient {
 		this.emitStatus();
 	}
 	emitStatus() {
-		this.emit('status', this.status());
+		if (this.listened('status')) this.emit('status', this.status());
 	}
 	status() {
 		return {
 			state: this.state, seq: this.lastSeq, headSeq: this.headSeq, peers: this.peers.size,
-			unacked: this.unacked.length, readOnly: this.readOnly, retryInMs: this.retryInMs ?? 0,
+			unacked: this.doc.p ? this.doc.outboxCount : 0, readOnly: this.readOnly, retryInMs: this.retryInMs ?? 0,
 			replica: this.replica, holding: this.holding,
 		};
 	}
@@ -411,7 +482,7 @@ export class QuireClient {
 		const v = m.msg.value;
 		switch (m.msg.case) {
 			case 'welcome': return this.onWelcome(v);
-			case 'changes': return this.onChanges(v);
+			case 'changes': return; // handled by the engine (doc.recv)
 			case 'ack': return this.onAck(v);
 			case 'presence': return this.onPresence(v);
 			case 'error': return this.onError(m.doc, v);
@@ -439,53 +510,57 @@ export class QuireClient {
 	}
 
 	loadSnapshot(s) {
+		const prev = this.text;
 		this.doc.load(s.state);
 		this.stats.snapshots++;
 		// Re-apply our ops the snapshot may lack (PROTOCOL 5.4); known ones are
 		// duplicates. Ops that no longer fit (the server lost changes) are dropped.
 		const mine = s.version.find((e) => e.replica === this.replica);
 		this.serverHas(mine ? mine.next : 0);
-		for (const op of this.unacked) {
-			try {
-				this.doc.apply(op);
-			} catch (err) {
-				this.emit('error', { code: 0, codeName: 'RESYNC', message: String(err), fatal: false });
-			}
+		const r = this.doc.outboxReapply();
+		if (r.failed) {
+			this.emit('error', {
+				code: r.status, codeName: 'RESYNC', fatal: false,
+				message: `${r.failed} unacknowledged op(s) no longer apply: ${this.engine.strerror(r.status)}`,
+			});
 		}
 		this.lastSeq = Number(s.seq);
-		this.resetText(this.doc.text());
+		this.resetText(prev, this.doc.text());
 		this.persistSoon();
 	}
 
-	onChanges(c) {
-		for (const ch of c.changes) {
-			const seq = Number(ch.seq);
-			if (seq <= this.lastSeq) continue;
-			if (seq !== this.lastSeq + 1) {
-				this.emit('error', { code: 0, codeName: 'SEQ_GAP', message: `seq ${seq} after ${this.lastSeq}`, fatal: false });
-				this.dropConnection();
-				return;
-			}
-			const patches = [];
-			for (const w of ch.ops) {
-				const op = fromWireOp(w);
-				if (op.replica === this.replica) {
-					this.stats.ownEchoes++;
-					this.serverHas(op.counter + op.len);
-				}
-				let r;
-				try {
-					r = this.doc.apply(op);
-				} catch (err) {
-					this.emit('error', { code: err.code ?? 0, codeName: 'APPLY', message: String(err), fatal: false });
-					continue;
-				}
-				for (const p of r.patches) patches.push(this.mirrorPatch(p));
-			}
-			this.lastSeq = seq;
-			if (patches.length) this.emit('change', { patches, origin: 'remote' });
+	// A Changes message, already applied by the engine in one call (doc.recv):
+	// r = {kind: 3 | -1 (bad protobuf), seq, changes, echoes, errors, error,
+	// gap, patchCount}.
+	onChanges(r) {
+		if (r.echoes) this.stats.ownEchoes += r.echoes; // acknowledged (PROTOCOL 5.6)
+		if (r.errors) {
+			this.emit('error', {
+				code: r.error, codeName: 'APPLY', fatal: false,
+				message: `${r.errors} op(s) refused: ${this.engine.strerror(r.error)}`,
+			});
 		}
-		if (this.peers.size) this.emitPresence();
+		this.lastSeq = r.seq;
+		if (r.patchCount) {
+			this.stale = true;
+			if (this.listened('change')) this.emit('change', { patches: this.doc.readPatches(), origin: 'remote' });
+		}
+		if (r.changes && this.listened('remote')) {
+			const ev = this.remoteEvent;
+			ev.seq = r.seq;
+			ev.changes = r.changes;
+			ev.progress = this.doc.progress;
+			this.emit('remote', ev);
+		}
+		if (r.kind === -1) {
+			this.emit('error', { code: 0, codeName: 'DECODE', message: 'bad Changes message', fatal: false });
+		}
+		if (r.gap) {
+			this.emit('error', { code: 0, codeName: 'SEQ_GAP', message: `seq ${r.gap} after ${this.lastSeq}`, fatal: false });
+			this.dropConnection();
+			return;
+		}
+		if (this.peers.size && this.listened('presence')) this.emitPresence();
 		this.persistSoon();
 		if (!this.live && this.lastSeq >= this.headSeq) this.goLive();
 		else this.emitStatus();
@@ -498,6 +573,7 @@ export class QuireClient {
 		this.lastSeq = Math.max(this.lastSeq, Number(a.seq));
 		this.emit('ack', { clientBatch: Number(a.clientBatch), seq: Number(a.seq) });
 		this.persistSoon();
+		this.flush(); // what was typed while this Update was in flight
 		this.emitStatus();
 	}
 
@@ -505,6 +581,7 @@ export class QuireClient {
 		const code = e.code;
 		const name = errorName(code);
 		const info = { code, codeName: name, message: e.message, clientBatch: Number(e.clientBatch), fatal: false };
+		if (info.clientBatch) this.inflight.delete(info.clientBatch); // refused: never acked
 		const retry = () => this.dropConnection(); // resume: acks / retransmits sort it out
 		switch (code) {
 			case ErrorCode.UNAUTHORIZED:
@@ -549,13 +626,14 @@ export class QuireClient {
 	// The server refused our ops for good (PROTOCOL 6, INVALID_OP): start over
 	// as a new replica from the server's state.
 	restartAsNewReplica() {
+		const prev = this.text;
 		this.doc.free();
 		this.replica = randomReplica();
-		this.doc = this.engine.newDoc(this.replica);
-		this.unacked = [];
+		this.doc = this.newDoc(this.replica);
+		this.inflight.clear();
 		this.lastSeq = 0;
 		this.holding = false;
-		this.resetText('');
+		this.resetText(prev, '');
 		this.persistSoon();
 		this.dropConnection();
 	}
@@ -572,35 +650,31 @@ export class QuireClient {
 
 	// The server has our counters below `end`: those ops are acknowledged.
 	serverHas(end) {
-		let n = 0;
-		while (n < this.unacked.length && this.unacked[n].counter + this.unacked[n].len <= end) n++;
-		if (n === 0) return;
-		this.unacked.splice(0, n);
-		this.sentUpTo = Math.max(0, this.sentUpTo - n);
+		this.doc.outboxAcked(end);
 	}
 
+	// Send what is unsent, Nagle-style: at most maxInflight Updates wait for
+	// their Ack; while they do, new edits accumulate in the engine's outbox
+	// (consecutive typing merges into few ops) and go out as one Update when
+	// an Ack arrives (onAck), or at once when MAX_OPS_PER_UPDATE ops piled up.
 	flush() {
 		clearTimeout(this.timers.flush);
 		this.timers.flush = 0;
-		if (!this.live || this.readOnly) return;
-		while (this.sentUpTo < this.unacked.length) {
-			const ops = [];
-			let bytes = 0, i = this.sentUpTo;
-			for (; i < this.unacked.length && ops.length < MAX_OPS_PER_UPDATE; i++) {
-				const op = this.unacked[i];
-				const tb = op.kind === 'insert' ? op.text.length * 3 : 0;
-				if (ops.length && bytes + tb > MAX_TEXT_PER_UPDATE) break;
-				bytes += tb;
-				if (op.sent) this.stats.resent++;
-				op.sent = true;
-				ops.push(toWireOp(op));
+		if (!this.live || this.readOnly || !this.ws) return;
+		const doc = this.doc;
+		while (doc.outboxUnsent > 0 &&
+			(this.inflight.size < this.maxInflight || doc.outboxUnsent >= MAX_OPS_PER_UPDATE)) {
+			if (this.resendEnd) { // ops a lost connection carried go out again
+				if (doc.outboxFirst < this.resendEnd) this.stats.resent++;
+				this.resendEnd = 0;
 			}
-			const last = this.unacked[i - 1];
-			const clientBatch = ++this.batch;
-			this.storage?.noteSent?.(this.docId, this.replica, last.counter + last.len);
-			if (!this.send({ case: 'update', value: { clientBatch: BigInt(clientBatch), ops } })) return;
-			this.inflight.set(clientBatch, last.counter + last.len);
-			this.sentUpTo = i;
+			const clientBatch = this.batch + 1;
+			const u = doc.encodeUpdate(HANDLE, clientBatch, MAX_OPS_PER_UPDATE, MAX_TEXT_PER_UPDATE);
+			if (!u) break;
+			this.batch = clientBatch;
+			this.storage?.noteSent?.(this.docId, this.replica, u.end);
+			this.inflight.set(clientBatch, u.end);
+			if (!this.sendBytes(u.bytes)) break; // closing: onClosed rewinds the outbox
 		}
 		this.emitStatus();
 	}
@@ -609,55 +683,46 @@ export class QuireClient {
 
 	// Insert text at code point pos / delete len code points at pos.
 	insert(pos, text) {
-		const ops = this.doc.insert(pos, text);
-		const from16 = cpToUtf16(this.text, pos);
-		this.text = this.text.slice(0, from16) + text + this.text.slice(from16);
-		this.queue(ops);
+		if (text.length === 0) return;
+		this.doc.insertLocal(pos, text);
+		this.queue();
 	}
 	delete(pos, len) {
-		const ops = this.doc.delete(pos, len);
-		const plain = !hasSurrogates(this.text);
-		const from16 = cpToUtf16(this.text, pos, plain);
-		const to16 = cpToUtf16(this.text, pos + len, plain);
-		this.text = this.text.slice(0, from16) + this.text.slice(to16);
-		this.queue(ops);
+		if (len <= 0) return;
+		this.doc.deleteLocal(pos, len);
+		this.queue();
 	}
 	// The same with UTF-16 offsets (editors).
 	insert16(from16, text) {
-		this.insert(utf16ToCp(this.text, from16), text);
+		this.insert(this.doc.u16ToCp(from16), text);
 	}
 	delete16(from16, to16) {
-		const plain = !hasSurrogates(this.text);
-		const a = utf16ToCp(this.text, from16, plain);
-		const b = utf16ToCp(this.text, to16, plain);
+		const a = this.doc.u16ToCp(from16), b = this.doc.u16ToCp(to16);
 		if (b > a) this.delete(a, b - a);
 	}
 
-	queue(ops) {
-		if (ops.length === 0) return;
-		for (const op of ops) this.unacked.push(op);
+	queue() {
+		this.stale = true;
 		this.persistSoon();
 		if (this.flushMs > 0) {
 			if (!this.timers.flush) this.timers.flush = setTimeout(() => this.flush(), this.flushMs);
-		} else {
+		} else if (this.inflight.size < this.maxInflight) {
 			this.flush();
+		} else if (this.doc.outboxUnsent >= MAX_OPS_PER_UPDATE) {
+			this.flush();
+		} else {
+			this.emitStatus(); // waits for the Ack (onAck flushes)
 		}
 		if (this.cursor) this.sendPresenceSoon();
 	}
 
 	// ---- text mirror ----------------------------------------------------------
 
-	mirrorPatch(p) {
-		const plain = !hasSurrogates(this.text);
-		const from16 = cpToUtf16(this.text, p.pos, plain);
-		const to16 = cpToUtf16(this.text, p.pos + p.deleted, plain);
-		this.text = this.text.slice(0, from16) + p.text + this.text.slice(to16);
-		return { pos: p.pos, deleted: p.deleted, text: p.text, from16, to16 };
-	}
-
-	// Replace the mirror by `next`, reported as one minimal patch.
-	resetText(next) {
-		const prev = this.text;
+	// The text went from `prev` to `next` (a snapshot, a restore): reported
+	// as one minimal patch.
+	resetText(prev, next) {
+		this.mirror = next;
+		this.stale = false;
 		if (prev === next) return;
 		let a = 0;
 		const max = Math.min(prev.length, next.length);
@@ -671,7 +736,6 @@ export class QuireClient {
 		const text = next.slice(a, next.length - b);
 		const pos = cpLength(prev.slice(0, a));
 		const deleted = cpLength(prev.slice(a, to16));
-		this.text = next;
 		this.emit('change', { patches: [{ pos, deleted, text, from16, to16 }], origin: 'reset' });
 	}
 
@@ -689,8 +753,7 @@ export class QuireClient {
 		this.sendPresenceSoon();
 	}
 	setCursor16(anchor16, head16 = anchor16) {
-		const plain = !hasSurrogates(this.text);
-		this.setCursor(utf16ToCp(this.text, anchor16, plain), utf16ToCp(this.text, head16, plain));
+		this.setCursor(this.doc.u16ToCp(anchor16), this.doc.u16ToCp(head16));
 	}
 
 	sendPresenceSoon(ms = this.presenceMs) {
@@ -730,15 +793,14 @@ export class QuireClient {
 
 	// Other members with their carets resolved against the current text.
 	peerList() {
-		const plain = !hasSurrogates(this.text);
 		const out = [];
 		for (const p of this.peers.values()) {
 			const head = p.headId ? this.doc.anchorPos(p.headId) : null;
 			const anchor = p.anchorId ? this.doc.anchorPos(p.anchorId) : head;
 			out.push({
 				replica: p.replica, name: p.name, color: p.color, anchor, head,
-				anchor16: anchor === null ? null : cpToUtf16(this.text, anchor, plain),
-				head16: head === null ? null : cpToUtf16(this.text, head, plain),
+				anchor16: anchor === null ? null : this.doc.cpTo16(anchor),
+				head16: head === null ? null : this.doc.cpTo16(head),
 			});
 		}
 		return out;

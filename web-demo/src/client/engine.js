@@ -10,6 +10,13 @@
 //   { kind: 'insert'|'delete', replica, counter, lamport, len,
 //     left: {replica, counter}|null, right: ..., text, collected, target }
 // replica ids are BigInt. Errors throw a CrdtError with the engine's code.
+//
+// The sync client's fast path avoids op objects altogether: insertLocal /
+// deleteLocal leave the ops in the document's outbox (enableOutbox), which
+// encodeUpdate turns into Update bytes; recv applies a whole Changes message
+// given as bytes in one call; cpTo16 / u16ToCp / length16 convert offsets
+// with the engine's index of non-BMP characters; progress is the sum of the
+// version vector, kept by the engine.
 
 export const CRDT_OK = 0;
 export const CRDT_DUPLICATE = 1;
@@ -60,6 +67,12 @@ export class Engine {
 		while (m[e]) e++;
 		return dec.decode(m.subarray(p, e));
 	}
+	// All of the wasm memory as bytes (a new view only after it grew).
+	heap() {
+		const buf = this.x.memory.buffer;
+		if (this.u8 === undefined || this.u8.buffer !== buf) this.u8 = new Uint8Array(buf);
+		return this.u8;
+	}
 	bytes(ptr, n) {
 		return new Uint8Array(this.x.memory.buffer, ptr, n);
 	}
@@ -79,6 +92,7 @@ export class WasmDoc {
 		this.x = engine.x;
 		this.p = ptr;
 		this.replica = replica;
+		this.res = { kind: 0, seq: 0, changes: 0, echoes: 0, errors: 0, error: 0, gap: 0, patchCount: 0 };
 	}
 	free() {
 		if (this.p) this.x.qb_delete_doc(this.p);
@@ -129,18 +143,116 @@ export class WasmDoc {
 	// Local edits at code point positions; return the ops made.
 	insert(pos, text) {
 		if (text.length === 0) return [];
-		const [p, n] = this.e.put(text);
-		try {
-			this.check(this.x.qb_insert(this.p, pos, p, n), 'insert');
-		} finally {
-			this.x.qb_free(p);
-		}
+		this.insertLocal(pos, text);
 		return this.readOps();
 	}
 	delete(pos, len) {
 		if (len === 0) return [];
-		this.check(this.x.qb_remove(this.p, pos, len), 'delete');
+		this.deleteLocal(pos, len);
 		return this.readOps();
+	}
+	// The same without reading the ops back (they go to the outbox when it
+	// is on: enableOutbox). A single code point needs no text buffer.
+	insertLocal(pos, text) {
+		const x = this.x;
+		let rc;
+		const c = text.length === 1 ? text.charCodeAt(0)
+			: text.length === 2 ? text.codePointAt(0) : -1;
+		if (c >= 0 && (text.length === 1 ? c < 0xd800 || c > 0xdfff : c > 0xffff)) {
+			rc = x.qb_insert_cp(this.p, pos, c);
+		} else {
+			const max = text.length * 3;
+			const p = x.qb_in(this.p, max);
+			if (!p) throw new CrdtError(-1, 'insert: out of memory');
+			const { written } = enc.encodeInto(text, new Uint8Array(x.memory.buffer, p, max));
+			rc = x.qb_insert(this.p, pos, p, written);
+		}
+		this.check(rc, 'insert');
+	}
+	deleteLocal(pos, len) {
+		this.check(this.x.qb_remove(this.p, pos, len), 'delete');
+	}
+
+	// UTF-16 offsets <-> code points of the visible text (the engine keeps
+	// the positions of the characters outside the BMP).
+	cpTo16(cp) {
+		return this.x.qb_cp_to_u16(this.p, cp) >>> 0;
+	}
+	u16ToCp(u) {
+		return this.x.qb_u16_to_cp(this.p, u) >>> 0;
+	}
+	get length16() {
+		return this.x.qb_u16_length(this.p) >>> 0;
+	}
+	// Inserted + deleted units reflected here: the sum of the version vector.
+	get progress() {
+		return this.x.qb_progress(this.p);
+	}
+
+	// ---- the outbox: unacknowledged local ops, kept in the engine --------
+	enableOutbox() {
+		this.x.qb_outbox_enable(this.p);
+	}
+	get outboxCount() {
+		return this.x.qb_outbox_count(this.p) >>> 0;
+	}
+	get outboxUnsent() {
+		return this.x.qb_outbox_unsent(this.p) >>> 0;
+	}
+	get outboxFirst() {
+		return this.x.qb_outbox_first(this.p) >>> 0;
+	}
+	outboxOps() {
+		this.check(this.x.qb_outbox_select(this.p), 'outbox');
+		return this.readOps();
+	}
+	outboxAcked(end) {
+		this.check(this.x.qb_outbox_acked(this.p, end), 'outbox ack');
+	}
+	outboxRewind() {
+		this.check(this.x.qb_outbox_rewind(this.p), 'outbox rewind');
+	}
+	outboxPush(op) {
+		this.callOp(this.x.qb_outbox_push, op, 'outbox push');
+	}
+	// Apply the outbox again (after a snapshot); returns the failures' count
+	// and the first status.
+	outboxReapply() {
+		const n = this.x.qb_outbox_reapply(this.p) >>> 0;
+		return { failed: n, status: this.x.qb_res_error(this.p) };
+	}
+	// The next Update from the unsent ops as ClientMessage bytes (a copy),
+	// or null when nothing is unsent; `end` is the counter end it covers.
+	encodeUpdate(handle, clientBatch, maxOps, maxText) {
+		const end = this.x.qb_update_encode(this.p, handle, clientBatch, maxOps, maxText);
+		if (end < 0) this.check(end, 'encode update');
+		if (end === 0) return null;
+		return { bytes: this.e.bytes(this.x.qb_out(this.p), this.x.qb_out_len(this.p)).slice(), end };
+	}
+	// Hand a ServerMessage to the engine. A Changes message is applied there
+	// whole (every change after lastSeq, in order): returns { kind: 3, seq,
+	// changes, echoes, errors, error, gap, patchCount }. Other kinds return
+	// { kind } and are left to the caller; bad protobuf gives kind -1.
+	// The result object is this doc's own, reused by the next call.
+	recv(bytes, lastSeq) {
+		const x = this.x, d = this.p, r = this.res;
+		const p = x.qb_in(d, bytes.length);
+		if (!p) throw new CrdtError(-1, 'recv: out of memory');
+		this.e.heap().set(bytes, p);
+		const kind = x.qb_recv(d, bytes.length, lastSeq);
+		if (kind >= 0 && kind !== 3) {
+			r.kind = kind;
+			return r;
+		}
+		r.kind = kind < 0 ? -1 : 3;
+		r.seq = x.qb_res_seq(d);
+		r.changes = x.qb_res_changes(d);
+		r.echoes = x.qb_res_echoes(d);
+		r.errors = x.qb_res_errors(d);
+		r.error = r.errors ? x.qb_res_error(d) : 0;
+		r.gap = x.qb_res_gap(d);
+		r.patchCount = x.qb_patch_count(d);
+		return r;
 	}
 	readOps() {
 		const x = this.x, d = this.p;
@@ -176,37 +288,47 @@ export class WasmDoc {
 	// patches are {pos, deleted, text} in code points, each relative to the
 	// text left by the previous one.
 	apply(op) {
+		this.x.qb_patches_clear(this.p);
+		const rc = this.callOp(this.x.qb_apply, op, 'apply');
+		return { status: rc, patches: this.readPatches() };
+	}
+	// fn(doc, kind, replica, counter, lamport, len, left..., right..., text,
+	// bytes, collected, target...) with an op object's fields
+	callOp(fn, op, what) {
 		const x = this.x;
-		x.qb_patches_clear(this.p);
 		let tp = 0, tn = 0;
 		if (op.kind === 'insert' && !op.collected) [tp, tn] = this.e.put(op.text);
 		let rc;
 		try {
 			const ins = op.kind === 'insert';
-			rc = x.qb_apply(this.p, ins ? KIND_INSERT : KIND_DELETE, op.replica, op.counter, op.lamport,
+			rc = fn(this.p, ins ? KIND_INSERT : KIND_DELETE, op.replica, op.counter, op.lamport,
 				op.len, ins && op.left ? op.left.replica : 0n, ins && op.left ? op.left.counter : 0,
 				ins && op.right ? op.right.replica : 0n, ins && op.right ? op.right.counter : 0,
 				tp, tn, ins && op.collected ? 1 : 0, ins ? 0n : op.target.replica, ins ? 0 : op.target.counter);
 		} finally {
 			if (tp) x.qb_free(tp);
 		}
-		this.check(rc, 'apply');
-		return { status: rc, patches: this.readPatches() };
+		return this.check(rc, what);
 	}
+	// The patches of the last apply / recv: {pos, deleted, text, from16,
+	// to16}, from16/to16 the UTF-16 offsets in the text before the patch.
 	readPatches() {
 		const x = this.x;
 		const n = x.qb_patch_count(this.p);
 		if (n === 0) return [];
 		const base = x.qb_patches(this.p);
-		const dv = new DataView(x.memory.buffer, base, x.qb_patches_len(this.p));
+		const mem = x.memory.buffer;
+		const w = new Uint32Array(mem, base, x.qb_patches_len(this.p) >>> 2);
 		const out = [];
 		let o = 0;
 		for (let i = 0; i < n; i++) {
-			const pos = dv.getUint32(o, true), deleted = dv.getUint32(o + 4, true);
-			const nb = dv.getUint32(o + 12, true);
-			const text = dec.decode(this.e.bytes(base + o + 16, nb));
-			out.push({ pos, deleted, text });
-			o += 16 + ((nb + 3) & ~3);
+			const nb = w[o + 3];
+			let text;
+			if (nb === 0) text = '';
+			else if (nb === 1) text = String.fromCharCode(new Uint8Array(mem, base + o * 4 + 24, 1)[0]);
+			else text = dec.decode(new Uint8Array(mem, base + o * 4 + 24, nb));
+			out.push({ pos: w[o], deleted: w[o + 1], text, from16: w[o + 4], to16: w[o + 5] });
+			o += 6 + ((nb + 3) >>> 2);
 		}
 		return out;
 	}
