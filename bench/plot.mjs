@@ -59,8 +59,8 @@ function save(name, svg) {
 	written.push(join(out, name));
 }
 
-// quire-load rows: {tool: 'quire-load', mode, ...}
-const ql = (mode) => rows.filter((r) => r.tool === 'quire-load' && r.mode === mode && ok(r));
+// quire-load rows: {mode, ...} without a `scenario` (bench/README.md, quire-load JSON)
+const ql = (mode) => rows.filter((r) => r.mode === mode && r.scenario === undefined && ok(r));
 
 // (S1 rows: rateTarget is the edits/s, or a string 'max(window W)' for the max-rate run)
 // 1. S1 fan-out latency at a fixed rate vs observers: p50 and p99 per server
@@ -72,10 +72,10 @@ const ql = (mode) => rows.filter((r) => r.tool === 'quire-load' && r.mode === mo
 		series.push({ name: `${s} p99`, points: medianBy(rs, (r) => r.observers, (r) => r.latencyMs.p99) });
 		series.push({ name: `${s} p50`, points: medianBy(rs, (r) => r.observers, (r) => r.latencyMs.p50), dashed: true });
 	}
-	const fan = ql('fanout').filter((r) => r.latency_ms);
+	const fan = ql('fanout').filter((r) => r.rate === 200 && r.latency_p99_ms != null);
 	if (fan.length) {
-		series.push({ name: 'quire (C clients) p99', points: medianBy(fan, (r) => r.observers, (r) => r.latency_ms.p99) });
-		series.push({ name: 'quire (C clients) p50', points: medianBy(fan, (r) => r.observers, (r) => r.latency_ms.p50), dashed: true });
+		series.push({ name: 'quire (C clients) p99', points: medianBy(fan, (r) => r.observers, (r) => r.latency_p99_ms) });
+		series.push({ name: 'quire (C clients) p50', points: medianBy(fan, (r) => r.observers, (r) => r.latency_p50_ms), dashed: true });
 	}
 	save('s1-latency.svg', lineChart({
 		title: 'S1 fan-out latency, 200 edits/s (median of runs)', xLabel: 'observers on one document',
@@ -90,8 +90,8 @@ const ql = (mode) => rows.filter((r) => r.tool === 'quire-load' && r.mode === mo
 		const rs = rows.filter((r) => r.scenario === 'S3' && serverName(r.server) === s && ok(r) && r.serverRssPerConnKB != null);
 		if (rs.length) series.push({ name: `${s} (node clients)`, points: medianBy(rs, (r) => r.conns, (r) => r.serverRssPerConnKB) });
 	}
-	const idle = ql('idle').filter((r) => r.rss_per_conn_kb != null);
-	if (idle.length) series.push({ name: 'quire (C clients)', points: medianBy(idle, (r) => r.conns, (r) => r.rss_per_conn_kb) });
+	const idle = ql('idle').filter((r) => r.server_rss_bytes_per_conn != null);
+	if (idle.length) series.push({ name: 'quire (C clients)', points: medianBy(idle, (r) => r.conns, (r) => r.server_rss_bytes_per_conn / 1024) });
 	save('idle-rss.svg', lineChart({
 		title: 'Server memory per idle connection (median of runs)', xLabel: 'idle connections',
 		yLabel: 'server RSS per connection, KB', logX: true, series,

@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 seconds=${1:-600}
 
-"$ROOT/scripts/build.sh" build/release -DCMAKE_BUILD_TYPE=Release
+"$ROOT/scripts/build.sh" build/release -DCMAKE_BUILD_TYPE=Release -DQUIRE_FAULT_INJECTION=OFF
 b=build/release
 for f in $b/server/quire-server $b/bench/quire-load/quire-load $b/tools/quire-dump; do
 	if [[ ! -x $f ]]; then
