@@ -5,9 +5,11 @@
  * the next op of its replica (or a duplicate), that everything it refers to
  * is known and of the right kind, and that its Lamport time is after its
  * dependencies'. Then inserts are placed by the ordering rule (FugueMax, as
- * in INTERNALS.md) and deletes mark their targets. An op whose dependencies
- * are missing is held in a bounded pending list, if the document has one,
- * and retried after every op that applies.
+ * in INTERNALS.md), or, when they continue the item the last op made with
+ * nothing to order (a writer typing), extend it in place; deletes mark
+ * their targets. An op whose dependencies are missing is held in a bounded
+ * pending list, if the document has one, and retried after every op that
+ * applies.
  */
 #include <string.h>
 
@@ -172,18 +174,25 @@ static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 	    (uint64_t)d->all_len + op->len > CRDT_MAX_COUNTER)
 		return CRDT_ELIMIT;
 
-	cursor dest;
-	if (integrate(d, left, right, op->id.replica, &dest))
-		return CRDT_EINVAL;
 	uint32_t bytes = op->text ? op->text_bytes : 0;
-	uint32_t r;
+	item it = {d->next_lv, op->len, left, right, bytes};
+	const char *text = op->text ? op->text : "";
+	/* fast path, a writer typing: the op continues the item of its left
+	 * origin, which ends with the last unit integrated, and its right
+	 * origin follows; it extends that item in place */
+	cursor dest, at;
+	bool extend = tree_extends(d, &it, &dest);
+	if (!extend && integrate(d, left, right, op->id.replica, &dest))
+		return CRDT_EINVAL;
+	uint32_t r = (uint32_t)rep;
 	int rc;
-	if ((rc = idmap_rep_get(d, op->id.replica, &r)) || (rc = idmap_reserve(d, r, 1)) ||
-	    (rc = lvmap_reserve(d)) || (rc = tree_reserve_insert(d, &dest, bytes)))
+	if ((rep < 0 && (rc = idmap_rep_get(d, op->id.replica, &r))) ||
+	    (rc = idmap_reserve(d, r, 1)) || (rc = lvmap_reserve(d)) ||
+	    (rc = extend ? tree_reserve_extend(d, &dest, bytes)
+			 : tree_reserve_insert(d, &dest, bytes)))
 		return rc;
 
-	item it = {d->next_lv, op->len, left, right, bytes};
-	cursor at = tree_insert(d, dest, &it, op->text ? op->text : "");
+	at = extend ? tree_extend(d, dest, &it, text) : tree_insert(d, dest, &it, text);
 	idrun run = {.lv = d->next_lv,
 		     .len = op->len,
 		     .rep = r,
@@ -199,6 +208,19 @@ static int apply_insert(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 	return CRDT_OK;
 }
 
+/* Delete `len` units of the item at c (if still live), with its patch. */
+static void delete_piece(crdt_doc *d, cursor c, uint32_t len, crdt_patch_fn fn, void *ctx)
+{
+	if (!ITEM_LIVE(&c.leaf->items[c.idx]))
+		return; /* deleting a tombstone again changes nothing */
+	crdt_patch p = {0, len, 0, NULL, 0};
+	if (fn)
+		p.pos = tree_pos_vis(d, c);
+	tree_delete(d, c, len);
+	if (fn)
+		fn(ctx, &p);
+}
+
 static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn fn, void *ctx)
 {
 	int trep = idmap_rep_find(d, op->target.replica);
@@ -212,7 +234,8 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 	/* pass 1: targets must be inserted units older than the op; count
 	 * the pieces that may split a leaf. The target ids map to one lv
 	 * range per id-map run, and each lv range to one or more items. */
-	uint32_t splits = 0, text = 0;
+	uint32_t splits = 0, text = 0, pieces = 0;
+	cursor first = {0};
 	for (uint32_t done = 0; done < op->len;) {
 		uint32_t lv;
 		const idrun *run = idmap_find(d, (uint32_t)trep, op->target.counter + done, &lv);
@@ -231,36 +254,37 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 				if (c.leaf->text_len > text)
 					text = c.leaf->text_len;
 			}
+			if (pieces++ == 0)
+				first = c;
 			k += take;
 		}
 		done += n;
 	}
-	uint32_t r;
+	uint32_t r = (uint32_t)rep;
 	int rc;
-	if ((rc = idmap_rep_get(d, op->id.replica, &r)) || (rc = idmap_reserve(d, r, 1)) ||
-	    (rc = tree_reserve(d, splits, text)))
+	if ((rep < 0 && (rc = idmap_rep_get(d, op->id.replica, &r))) ||
+	    (rc = idmap_reserve(d, r, 1)) || (rc = tree_reserve(d, splits, text)))
 		return rc;
 
-	/* pass 2 */
-	for (uint32_t done = 0; done < op->len;) {
-		uint32_t lv;
-		const idrun *run = idmap_find(d, (uint32_t)trep, op->target.counter + done, &lv);
-		uint32_t n = u32_min(op->len - done, run->lv + run->len - lv);
-		for (uint32_t k = 0; k < n;) {
-			cursor c = tree_find_lv(d, lv + k);
-			const item *it = &c.leaf->items[c.idx];
-			uint32_t take = u32_min(n - k, it->len - c.off);
-			if (ITEM_LIVE(it)) {
-				crdt_patch p = {0, take, 0, NULL, 0};
-				if (fn)
-					p.pos = tree_pos_vis(d, c);
-				tree_delete(d, c, take);
-				if (fn)
-					fn(ctx, &p);
+	/* pass 2. The reservations moved no item, so a single piece (a
+	 * keystroke's delete) is still where pass 1 found it. */
+	if (pieces == 1) {
+		delete_piece(d, first, op->len, fn, ctx);
+	} else {
+		for (uint32_t done = 0; done < op->len;) {
+			uint32_t lv;
+			const idrun *run =
+				idmap_find(d, (uint32_t)trep, op->target.counter + done, &lv);
+			uint32_t n = u32_min(op->len - done, run->lv + run->len - lv);
+			for (uint32_t k = 0; k < n;) {
+				cursor c = tree_find_lv(d, lv + k);
+				const item *it = &c.leaf->items[c.idx];
+				uint32_t take = u32_min(n - k, it->len - c.off);
+				delete_piece(d, c, take, fn, ctx);
+				k += take;
 			}
-			k += take;
+			done += n;
 		}
-		done += n;
 	}
 	idrun run = {.lv = d->next_lv,
 		     .len = op->len,
@@ -284,25 +308,28 @@ static int apply_one(crdt_doc *d, const crdt_op *in, crdt_patch_fn fn, void *ctx
 		return CRDT_DUPLICATE;
 	if (in->id.counter > next)
 		return CRDT_EMISSING;
-	crdt_op op = *in;
 	uint32_t skip = next - in->id.counter;
+	const crdt_op *op = in; /* the common case: nothing seen, no copy */
+	crdt_op trimmed;
 	if (skip > 0) {
-		op.id.counter += skip;
-		op.lamport += skip;
-		op.len -= skip;
-		if (op.kind == CRDT_OP_DELETE) {
-			op.target.counter += skip;
+		trimmed = *in;
+		trimmed.id.counter += skip;
+		trimmed.lamport += skip;
+		trimmed.len -= skip;
+		if (in->kind == CRDT_OP_DELETE) {
+			trimmed.target.counter += skip;
 		} else {
-			op.left = (crdt_id){in->id.replica, op.id.counter - 1};
-			if (op.text) {
-				size_t b = utf8_offset(op.text, op.text_bytes, skip);
-				op.text += b;
-				op.text_bytes -= (uint32_t)b;
+			trimmed.left = (crdt_id){in->id.replica, trimmed.id.counter - 1};
+			if (in->text) {
+				size_t b = utf8_offset(in->text, in->text_bytes, skip);
+				trimmed.text += b;
+				trimmed.text_bytes -= (uint32_t)b;
 			}
 		}
+		op = &trimmed;
 	}
-	return op.kind == CRDT_OP_INSERT ? apply_insert(d, &op, rep, fn, ctx)
-					 : apply_delete(d, &op, rep, fn, ctx);
+	return op->kind == CRDT_OP_INSERT ? apply_insert(d, op, rep, fn, ctx)
+					  : apply_delete(d, op, rep, fn, ctx);
 }
 
 /* ---- pending ------------------------------------------------------------------ */

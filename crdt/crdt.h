@@ -18,6 +18,8 @@
  *    success and a negative CRDT_E* code on failure. Unless a function says
  *    otherwise, on failure the document is unchanged.
  *  - Bad input (remote ops, snapshots) never aborts the process.
+ *  - A document belongs to one thread at a time: even the functions that
+ *    take a const crdt_doc * may update its internal lookup caches.
  */
 #ifndef QUIRE_CRDT_H
 #define QUIRE_CRDT_H

@@ -13,12 +13,19 @@
 
 int idmap_rep_find(const crdt_doc *d, crdt_replica id)
 {
+	/* an op's replica and its origins' are mostly the last one found */
+	uint32_t h = d->rep_hint;
+	if (h < d->n_reps && d->reps[h].id == id)
+		return (int)h;
 	uint32_t lo = 0, hi = d->n_reps;
 	while (lo < hi) {
 		uint32_t mid = (lo + hi) / 2;
 		crdt_replica v = d->reps[d->rep_order[mid]].id;
-		if (v == id)
+		if (v == id) {
+			/* a cache, not state (as run_hint in idmap_run) */
+			((crdt_doc *)d)->rep_hint = d->rep_order[mid];
 			return (int)d->rep_order[mid];
+		}
 		if (v < id)
 			lo = mid + 1;
 		else
@@ -74,10 +81,21 @@ const idrun *idmap_find(const crdt_doc *d, uint32_t rep, uint32_t counter, uint3
 		*lv = LV_NONE;
 		return NULL;
 	}
-	/* the replica's last run first: most references are recent */
+	/* the replica's last run first: most references are recent; then
+	 * the run found last (a writer's right origin, repeated op after op) */
 	uint32_t lo = 0, hi = r->n_runs;
-	if (d->runs[r->runs[hi - 1]].counter <= counter)
-		lo = hi - 1;
+	const idrun *run = &d->runs[r->runs[hi - 1]];
+	if (run->counter <= counter) {
+		*lv = run->lv + (counter - run->counter);
+		return run;
+	}
+	uint32_t h = d->find_hint;
+	if (h < d->n_runs && d->runs[h].rep == rep &&
+	    counter - d->runs[h].counter < d->runs[h].len) {
+		run = &d->runs[h];
+		*lv = run->lv + (counter - run->counter);
+		return run;
+	}
 	while (hi - lo > 1) { /* last run whose counter <= counter */
 		uint32_t mid = (lo + hi) / 2;
 		if (d->runs[r->runs[mid]].counter <= counter)
@@ -85,7 +103,8 @@ const idrun *idmap_find(const crdt_doc *d, uint32_t rep, uint32_t counter, uint3
 		else
 			hi = mid;
 	}
-	const idrun *run = &d->runs[r->runs[lo]];
+	((crdt_doc *)d)->find_hint = r->runs[lo]; /* a cache, not state */
+	run = &d->runs[r->runs[lo]];
 	*lv = run->lv + (counter - run->counter);
 	return run;
 }
@@ -136,6 +155,8 @@ uint32_t idmap_lamport(const crdt_doc *d, uint32_t lv)
 int idmap_reserve(crdt_doc *d, uint32_t rep, uint32_t runs)
 {
 	replica *r = &d->reps[rep];
+	if (d->n_runs + runs <= d->cap_runs && r->n_runs + runs <= r->cap_runs)
+		return CRDT_OK; /* the common case: room from an earlier growth */
 	if (mem_grow(&d->mem, (void **)&d->runs, &d->cap_runs, d->n_runs + runs, sizeof *d->runs))
 		return CRDT_ENOMEM;
 	if (mem_grow(&d->mem, (void **)&r->runs, &r->cap_runs, r->n_runs + runs, sizeof *r->runs))

@@ -152,7 +152,9 @@ struct crdt_doc {
 	/* id map */
 	idrun *runs;
 	uint32_t n_runs, cap_runs;
-	uint32_t run_hint;    /* the run idmap_run found last */
+	uint32_t run_hint;  /* the run idmap_run found last */
+	uint32_t find_hint; /* the run idmap_find found last */
+	uint32_t rep_hint;  /* the replica idmap_rep_find found last */
 	replica *reps;
 	uint32_t n_reps, cap_reps;
 	uint32_t *rep_order; /* rep indices sorted by id */
@@ -180,6 +182,11 @@ struct crdt_doc {
 	/* local-edit cursor cache: leaf that starts at visible position */
 	leaf *cache_leaf;
 	uint32_t cache_vis;
+
+	/* lv lookup cache: the item tree_find_lv, tree_insert or tree_delete
+	 * touched last (a hint: checked before use, leaves are never freed) */
+	leaf *lv_hint_leaf;
+	uint32_t lv_hint_idx;
 
 	/* held remote ops */
 	pending_op *pending;
@@ -246,6 +253,16 @@ int tree_reserve_insert(crdt_doc *d, const cursor *c, uint32_t bytes);
  * c->idx). Requires reservations. Returns the cursor of the new item.
  * text NULL fills the item's bytes with a placeholder ('x'). */
 cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text);
+/* The fast path of a remote insert (a writer typing): true, with *at the
+ * cursor of the item holding it->left, if new item `it` (at lv d->next_lv)
+ * continues that item (tree_insert would extend it) and nothing lies
+ * between its origins (the ordering rule puts it right after its left
+ * origin). Then tree_reserve_extend and tree_extend do the insert, with no
+ * split and no new item. it->left, if any, must be an inserted unit. */
+bool tree_extends(const crdt_doc *d, const item *it, cursor *at);
+int tree_reserve_extend(crdt_doc *d, const cursor *at, uint32_t bytes);
+/* Returns the cursor of the first new unit, as tree_insert. */
+cursor tree_extend(crdt_doc *d, cursor at, const item *it, const char *text);
 /* Delete `len` units of the live item at c starting at c->off (they must
  * lie in that item). Requires reservations. Returns the cursor just after
  * the deleted units. */

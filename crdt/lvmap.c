@@ -37,6 +37,8 @@ void lvmap_free(crdt_doc *d)
 int lvmap_reserve(crdt_doc *d)
 {
 	lvmap *m = &d->lvmap;
+	if (m->spare && m->n_chunks < m->cap_chunks)
+		return CRDT_OK; /* the common case: room from an earlier growth */
 	if (mem_grow(&d->mem, (void **)&m->chunks, &m->cap_chunks, m->n_chunks + 1,
 		     sizeof *m->chunks))
 		return CRDT_ENOMEM;

@@ -32,9 +32,17 @@ static uint32_t item_byte_off(const char *text, const item *it, uint32_t off)
 
 uint32_t leaf_byte_offset(const leaf *l, uint32_t idx, uint32_t off)
 {
+	/* sum the bytes before idx, or take those from idx on off the leaf's
+	 * text length, whichever is fewer items (invariant 2) */
 	uint32_t b = 0;
-	for (uint32_t i = 0; i < idx; i++)
-		b += l->items[i].bytes;
+	if (idx > l->n / 2) {
+		b = l->text_len;
+		for (uint32_t i = idx; i < l->n; i++)
+			b -= l->items[i].bytes;
+	} else {
+		for (uint32_t i = 0; i < idx; i++)
+			b += l->items[i].bytes;
+	}
 	if (off > 0 && idx < l->n && ITEM_LIVE(&l->items[idx]))
 		b += item_byte_off(l->text + b, &l->items[idx], off);
 	return b;
@@ -142,6 +150,17 @@ static void text_shrink(crdt_doc *d, leaf *l)
 
 int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
 {
+	if (splits == 0)
+		return CRDT_OK;
+	/* the common case: spares left over from earlier reservations (a
+	 * split uses one leaf and at most height + 2 inner nodes) */
+	uint32_t inodes = splits * (d->height + 2); /* a root split adds a level */
+	bool ready = d->n_leaves + splits <= d->cap_leaves && d->n_spare_leaves >= splits &&
+		     d->n_spare_inodes >= inodes;
+	for (uint32_t i = 0; ready && i < d->n_spare_leaves; i++)
+		ready = d->spare_leaves[i]->text_cap >= text;
+	if (ready)
+		return CRDT_OK;
 	if (mem_grow(&d->mem, (void **)&d->leaves, &d->cap_leaves, d->n_leaves + splits,
 		     sizeof *d->leaves))
 		return CRDT_ENOMEM;
@@ -157,7 +176,6 @@ int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
 	for (uint32_t i = 0; i < d->n_spare_leaves; i++)
 		if (text_fit(d, d->spare_leaves[i], text))
 			return CRDT_ENOMEM;
-	uint32_t inodes = splits * (d->height + 2); /* a root split adds a level */
 	if (mem_grow(&d->mem, (void **)&d->spare_inodes, &d->cap_spare_inodes, inodes,
 		     sizeof(inode *)))
 		return CRDT_ENOMEM;
@@ -187,10 +205,14 @@ static cursor insert_point(cursor c)
 
 int tree_reserve_insert(crdt_doc *d, const cursor *c, uint32_t bytes)
 {
-	leaf *l = insert_point(*c).leaf;
+	cursor at = insert_point(*c);
+	leaf *l = at.leaf;
 	if ((uint64_t)l->text_len + bytes > (1u << 31))
 		return CRDT_ELIMIT;
-	int rc = tree_reserve(d, 1, l->text_len + bytes);
+	/* tree_insert splits l only if the new item (and, inside an item,
+	 * the item's second half) does not fit */
+	uint32_t splits = l->n + (at.off > 0 ? 2u : 1u) > LEAF_CAP;
+	int rc = tree_reserve(d, splits, l->text_len + bytes);
 	return rc ? rc : text_fit(d, l, l->text_len + bytes);
 }
 
@@ -349,8 +371,14 @@ static leaf *leaf_split(crdt_doc *d, leaf *l)
 	}
 	/* the map may keep pointing at l ("points left"); keep it exact
 	 * except during a bulk load, which rebuilds it at the end */
-	for (uint32_t i = 0; i < r->n && !d->lvmap_stale; i++)
-		lvmap_set(d, r->items[i].lv, r->items[i].len, r->id);
+	for (uint32_t i = 0; i < r->n && !d->lvmap_stale;) {
+		/* one update per lv range: neighbours that continue each other's
+		 * lvs (a run split by later inserts or deletes) go together */
+		uint32_t lo = r->items[i].lv, hi = lo + r->items[i].len;
+		while (++i < r->n && r->items[i].lv == hi)
+			hi += r->items[i].len;
+		lvmap_set(d, lo, hi - lo, r->id);
+	}
 	d->cache_leaf = NULL;
 	return r;
 }
@@ -371,14 +399,38 @@ static void make_room(crdt_doc *d, cursor *c, uint32_t need, bool at_item)
 
 /* ---- lookups ---------------------------------------------------------------- */
 
+/* Remember the item at c for the next tree_find_lv. A cache, not state
+ * (as run_hint in idmap_run): it is checked before use, and leaves live as
+ * long as the document. */
+static void lv_hint(const crdt_doc *d, leaf *l, uint32_t idx)
+{
+	((crdt_doc *)d)->lv_hint_leaf = l;
+	((crdt_doc *)d)->lv_hint_idx = idx;
+}
+
 cursor tree_find_lv(const crdt_doc *d, uint32_t lv)
 {
-	leaf *l = d->leaves[lvmap_get(d, lv)];
+	/* most lookups are of a unit next to the last one: a writer's left
+	 * origin is the unit it typed last, a backspace deletes it */
+	leaf *l = d->lv_hint_leaf;
+	if (l) {
+		uint32_t h = d->lv_hint_idx, lo = h ? h - 1 : 0, hi = u32_min(h + 2, l->n);
+		for (uint32_t i = lo; i < hi; i++) {
+			const item *it = &l->items[i];
+			if (lv - it->lv < it->len) {
+				lv_hint(d, l, i);
+				return (cursor){l, i, lv - it->lv};
+			}
+		}
+	}
+	l = d->leaves[lvmap_get(d, lv)];
 	for (;;) { /* the map points at the leaf or one to its left */
 		for (uint32_t i = 0; i < l->n; i++) {
 			const item *it = &l->items[i];
-			if (lv - it->lv < it->len)
+			if (lv - it->lv < it->len) {
+				lv_hint(d, l, i);
 				return (cursor){l, i, lv - it->lv};
+			}
 		}
 		l = l->next;
 	}
@@ -484,12 +536,78 @@ static void text_insert(leaf *l, uint32_t at, const char *text, uint32_t n)
 {
 	if (n == 0)
 		return;
-	memmove(l->text + at + n, l->text + at, l->text_len - at);
-	if (text)
+	if (at < l->text_len)
+		memmove(l->text + at + n, l->text + at, l->text_len - at);
+	if (n == 1) /* a keystroke: no call */
+		l->text[at] = text ? text[0] : 'x';
+	else if (text)
 		memcpy(l->text + at, text, n);
 	else
 		memset(l->text + at, 'x', n); /* placeholder (snapshot replay) */
 	l->text_len += n;
+}
+
+/* Does new item `it` continue item p: same liveness, next lvs, left origin
+ * p's last unit, same right origin? Then it can extend p in place. */
+static bool item_continues(const item *p, const item *it)
+{
+	return ITEM_LIVE(p) == (it->bytes != 0) && p->lv + p->len == it->lv &&
+	       it->left == p->lv + p->len - 1 && it->right == p->right;
+}
+
+/* Extend item idx of l by `it` (which continues it). Needs the text room.
+ * Returns the cursor of the first new unit. */
+static cursor extend_item(crdt_doc *d, leaf *l, uint32_t idx, const item *it, const char *text)
+{
+	item *p = &l->items[idx];
+	text_insert(l, leaf_byte_offset(l, idx + 1, 0), text, it->bytes);
+	cursor res = {l, idx, p->len};
+	p->len += it->len;
+	p->bytes += it->bytes;
+	d->bytes += it->bytes;
+	propagate(d, l, it->bytes ? it->len : 0, it->len);
+	lvmap_append(d, it->lv, it->len, l->id);
+	lv_hint(d, l, idx);
+	return res;
+}
+
+bool tree_extends(const crdt_doc *d, const item *it, cursor *at)
+{
+	/* the item must continue the last unit integrated, which must end its
+	 * item; right origin there too, so nothing to order */
+	if (it->left == LV_NONE || it->left + 1 != it->lv)
+		return false;
+	cursor c = tree_find_lv(d, it->left);
+	const item *p = &c.leaf->items[c.idx];
+	if (c.off + 1 != p->len || !item_continues(p, it))
+		return false;
+	uint32_t next = LV_NONE; /* the unit after p in the document */
+	if (c.idx + 1 < c.leaf->n) {
+		next = p[1].lv;
+	} else {
+		for (const leaf *l = c.leaf->next; l; l = l->next)
+			if (l->n) {
+				next = l->items[0].lv;
+				break;
+			}
+	}
+	if (next != it->right)
+		return false;
+	*at = c;
+	return true;
+}
+
+int tree_reserve_extend(crdt_doc *d, const cursor *at, uint32_t bytes)
+{
+	leaf *l = at->leaf;
+	if ((uint64_t)l->text_len + bytes > (1u << 31))
+		return CRDT_ELIMIT;
+	return text_fit(d, l, l->text_len + bytes);
+}
+
+cursor tree_extend(crdt_doc *d, cursor at, const item *it, const char *text)
+{
+	return extend_item(d, at.leaf, at.idx, it, text);
 }
 
 cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
@@ -498,20 +616,9 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 	leaf *l = c.leaf;
 	bool live = it->bytes != 0;
 
-	if (c.off == 0 && c.idx > 0) { /* extend the run on the left? */
-		item *p = &l->items[c.idx - 1];
-		if (ITEM_LIVE(p) == live && p->lv + p->len == it->lv &&
-		    it->left == p->lv + p->len - 1 && it->right == p->right) {
-			text_insert(l, leaf_byte_offset(l, c.idx, 0), text, it->bytes);
-			cursor res = {l, c.idx - 1, p->len};
-			p->len += it->len;
-			p->bytes += it->bytes;
-			d->bytes += it->bytes;
-			propagate(d, l, live ? it->len : 0, it->len);
-			lvmap_append(d, it->lv, it->len, l->id);
-			return res;
-		}
-	}
+	/* extend the run on the left? */
+	if (c.off == 0 && c.idx > 0 && item_continues(&l->items[c.idx - 1], it))
+		return extend_item(d, l, c.idx - 1, it, text);
 	make_room(d, &c, c.off > 0 ? 2 : 1, c.off > 0);
 	l = c.leaf;
 	if (c.off > 0) { /* split the item the new one lands in */
@@ -537,6 +644,7 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 	d->bytes += it->bytes;
 	propagate(d, l, live ? it->len : 0, it->len);
 	lvmap_append(d, it->lv, it->len, l->id);
+	lv_hint(d, l, c.idx);
 	return c;
 }
 
@@ -592,5 +700,6 @@ cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
 		remove_item(l, mid);
 		mid--;
 	}
+	lv_hint(d, l, mid);
 	return (cursor){l, mid + 1, 0};
 }
