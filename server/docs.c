@@ -100,10 +100,11 @@ void srv_docs_free_all(srv *s)
 
 static void load(srv *s, srv_doc *d)
 {
-	int64_t t0 = srv_mono_ms();
+	int64_t t0 = srv_mono_us();
 	d->state = SRV_DOC_LOADING;
 	store_load_result res;
-	int rc = store_load(s->db, d->id, SRV_REPLICA, &res);
+	int rc = store_load_at(s->db, d->id, STORE_HEAD, STORE_LOAD_WIRE_SNAPSHOT, SRV_REPLICA,
+			       &res);
 	if (rc != STORE_OK) {
 		d->state = SRV_DOC_FAILED;
 		d->retry_at_ms = srv_mono_ms() + SRV_LOAD_RETRY_MS;
@@ -120,6 +121,14 @@ static void load(srv *s, srv_doc *d)
 	d->crdt = res.doc;
 	d->head = res.seq;
 	d->next_seq = d->head + 1;
+	/* loaded from a snapshot at the head: its bytes are the Snapshot the
+	 * first snapshot Welcome sends, no encoding needed (room.c) */
+	wire_buf_free(&d->snap);
+	if (res.snapshot_wire != NULL) {
+		d->snap =
+			(wire_buf){res.snapshot_wire, res.snapshot_wire_len, res.snapshot_wire_len};
+		d->snap_seq = res.seq;
+	}
 	d->changes_since_snapshot = d->bytes_since_snapshot = 0;
 	store_doc_info info;
 	if (res.exists && store_doc_info_get(s->db, d->id, &info) == STORE_OK) {
@@ -129,9 +138,10 @@ static void load(srv *s, srv_doc *d)
 	d->state = SRV_DOC_READY;
 	s->metrics.doc_loads++;
 	srv_info(&s->log,
-		 "document '%s': loaded at seq %llu (snapshot %llu + %llu changes) in %lld ms",
+		 "document '%s': loaded at seq %llu (snapshot %llu + %llu changes%s) in %lld us",
 		 d->id, (unsigned long long)d->head, (unsigned long long)res.snapshot_seq,
-		 (unsigned long long)res.changes_applied, (long long)(srv_mono_ms() - t0));
+		 (unsigned long long)res.changes_applied,
+		 d->snap.len > 0 ? ", its Snapshot kept" : "", (long long)(srv_mono_us() - t0));
 }
 
 srv_doc *srv_docs_open(srv *s, const char *id, size_t len)
@@ -251,7 +261,21 @@ void srv_doc_snapshot(srv *s, srv_doc *d, bool force)
 	if (!due)
 		return;
 	int64_t t0 = srv_mono_ms();
-	int rc = store_snapshot(s->db, d->id, d->head, d->crdt);
+	/* Encode once, into d->snap (or reuse it when a Welcome encoded it at
+	 * this head already): the store compresses those bytes, and the next
+	 * snapshot Welcome at this head sends them (room.c). */
+	int rc = STORE_ENOMEM;
+	if (d->snap.len == 0 || d->snap_seq != d->head) {
+		d->snap.len = 0;
+		d->snap_seq = d->head;
+		if (wire_snapshot_encode(d->crdt, d->id, d->head, &d->snap) != WIRE_OK)
+			d->snap.len = 0;
+	}
+	if (d->snap.len > 0)
+		rc = store_snapshot_encoded(s->db, d->id, d->head, d->crdt, d->snap.data,
+					    d->snap.len);
+	else /* out of memory for the encoding: let the store try on its own */
+		rc = store_snapshot(s->db, d->id, d->head, d->crdt);
 	if (rc != STORE_OK) {
 		s->metrics.snapshot_failures++;
 		srv_warn(&s->log, "document '%s': snapshot at seq %llu failed: %s (%s)", d->id,

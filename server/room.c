@@ -213,18 +213,26 @@ void srv_room_hello(srv *s, srv_conn *c, const wire_client_msg *msg)
 
 /* ---- Welcome ------------------------------------------------------------------------------ */
 
+/* What a change costs in a Changes message beyond its payload: the tags
+ * and length prefixes of Change and its fields, and the seq varint (an
+ * estimate on the high side for the seqs of real documents). */
+#define CHANGE_OVERHEAD 8
+
 typedef struct catchup {
 	wire_change *v;
 	size_t n, cap;
-	size_t bytes, budget;
+	size_t bytes, budget; /* payloads + CHANGE_OVERHEAD each, read so far */
+	size_t crossing;      /* over: the cost of the change that crossed the budget */
 	bool over;
 } catchup;
 
 static int catchup_row(void *ctx, const store_change_row *row)
 {
 	catchup *cu = ctx;
-	if (cu->bytes + row->payload_len > cu->budget) {
+	size_t cost = row->payload_len + CHANGE_OVERHEAD;
+	if (cu->bytes + cost > cu->budget) {
 		cu->over = true;
+		cu->crossing = cost;
 		return 1;
 	}
 	if (cu->n == cu->cap) {
@@ -241,7 +249,7 @@ static int catchup_row(void *ctx, const store_change_row *row)
 	if (row->payload_len)
 		memcpy(copy, row->payload, row->payload_len);
 	cu->v[cu->n++] = (wire_change){row->seq, copy, row->payload_len};
-	cu->bytes += row->payload_len;
+	cu->bytes += cost;
 	return 0;
 }
 
@@ -250,6 +258,112 @@ static void catchup_free(catchup *cu)
 	for (size_t i = 0; i < cu->n; i++)
 		free((void *)cu->v[i].ops);
 	free(cu->v);
+}
+
+/* Whether d->snap is the Snapshot at the head. */
+static bool snap_fresh(const srv_doc *d) { return d->snap.len > 0 && d->snap_seq == d->head; }
+
+/* Make d->snap the Snapshot at the head, encoding it unless it is. */
+static int snap_at_head(srv_doc *d)
+{
+	if (snap_fresh(d))
+		return WIRE_OK;
+	d->snap.len = 0;
+	d->snap_seq = d->head;
+	int rc = wire_snapshot_encode(d->crdt, d->id, d->head, &d->snap);
+	if (rc != WIRE_OK)
+		d->snap.len = 0;
+	return rc;
+}
+
+/* The catch-up rule: read the log after L into cu unless a snapshot Welcome
+ * is smaller (or the log no longer reaches back, or the catch-up would pass
+ * the send-queue bound). The log is read only as far as the snapshot's size:
+ * the cached Snapshot's when it is at the head, else a lower bound (the
+ * snapshot holds at least the visible text, one byte or more per code
+ * point), so a small catch-up never pays for encoding a snapshot. Only when
+ * the log passes that bound is the snapshot encoded (and cached) and the
+ * two compared; the log read then goes on with the real size as budget.
+ * When the catch-up is the whole log (last_seq 0), its size is known
+ * without reading it (store_doc_info.log_bytes) and decides at once. Returns STORE_OK with
+ * *snapshot set, or the error of the log read or the encoding (*why says
+ * which). */
+static int choose_catchup(srv *s, srv_doc *d, uint64_t L, catchup *cu, bool *snapshot,
+			  const char **why)
+{
+	size_t cap = s->cfg.send_queue_bytes;
+	bool lower = false; /* the budget is the lower bound, not the snapshot's size */
+	cu->budget = cap;
+	if (snap_fresh(d)) {
+		if (d->snap.len < cap)
+			cu->budget = d->snap.len;
+	} else if (crdt_doc_length(d->crdt) < cap) {
+		cu->budget = crdt_doc_length(d->crdt);
+		lower = true;
+	}
+	*snapshot = false;
+	*why = "";
+	/* A first join of an untrimmed document: the catch-up is the whole
+	 * log, whose size the store keeps (store_doc_info.log_bytes), so a long
+	 * history needs no read to lose to the snapshot. */
+	store_doc_info info;
+	if (L == 0 && store_doc_info_get(s->db, d->id, &info) == STORE_OK &&
+	    info.head_seq == d->head && info.log_start == 1) {
+		size_t whole = info.log_bytes + (size_t)(d->head - L) * CHANGE_OVERHEAD;
+		cu->crossing = whole; /* for the debug line */
+		if (whole > cap) {
+			*why = "the log passes the send-queue bound";
+			*snapshot = true;
+			return STORE_OK;
+		}
+		if (whole > cu->budget) {
+			if (lower && snap_at_head(d) != WIRE_OK) {
+				*why = "encode";
+				return STORE_ENOMEM;
+			}
+			if (d->snap.len < whole) {
+				*why = "smaller than the log";
+				*snapshot = true;
+				return STORE_OK;
+			}
+			lower = false; /* the log is smaller: read it, bounded as ever */
+			cu->budget = d->snap.len < cap ? d->snap.len : cap;
+		}
+		cu->crossing = 0;
+	}
+	for (;;) {
+		int rc = store_changes(s->db, d->id, L + cu->n, 0, catchup_row, cu);
+		if (rc == STORE_ETRIMMED) {
+			*why = "the log no longer reaches back";
+			break;
+		}
+		if (rc != STORE_OK && !(rc == 1 && cu->over)) {
+			*why = "log";
+			return rc;
+		}
+		if (!cu->over)
+			return STORE_OK; /* the whole log catch-up, within budget */
+		if (!lower) {
+			*why = cu->budget == cap ? "the log passes the send-queue bound"
+						 : "smaller than the log";
+			break;
+		}
+		/* past the lower bound: what does the snapshot really weigh? */
+		int wrc = snap_at_head(d);
+		if (wrc != WIRE_OK) {
+			*why = "encode";
+			return wrc == WIRE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL;
+		}
+		if (d->snap.len < cu->bytes + cu->crossing) {
+			*why = "smaller than the log";
+			break;
+		}
+		lower = false; /* rare: go on reading, up to the snapshot's size */
+		cu->over = false;
+		cu->budget = d->snap.len < cap ? d->snap.len : cap;
+	}
+	*snapshot = true;
+	return STORE_OK;
 }
 
 void srv_room_welcome(srv *s, srv_member *m)
@@ -264,25 +378,28 @@ void srv_room_welcome(srv *s, srv_member *m)
 	if (c->state != SRV_CONN_OPEN)
 		return;
 	bool snapshot = L > H;
+	const char *why = "the client is beyond the head";
 	if (L > H)
 		srv_warn(&s->log,
 			 "conn %llu: handle %u: last_seq %" PRIu64 " is beyond the head %" PRIu64
 			 " of '%s': sending the whole document",
 			 (unsigned long long)c->id, m->handle, L, H, d->id);
-	catchup cu = {.budget = s->cfg.send_queue_bytes};
+	catchup cu = {0};
+	size_t log_bytes = 0; /* the log catch-up, or as much of it as was read */
 	if (!snapshot && L < H) {
-		int rc = store_changes(s->db, d->id, L, 0, catchup_row, &cu);
-		if (rc == STORE_ETRIMMED || cu.over) {
-			snapshot = true;
-		} else if (rc != STORE_OK) {
-			srv_err(&s->log, "document '%s': catch-up from %" PRIu64 " failed: %s (%s)",
-				d->id, L, store_strerror(rc), store_errmsg(s->db));
+		int rc = choose_catchup(s, d, L, &cu, &snapshot, &why);
+		log_bytes = cu.bytes + cu.crossing;
+		if (rc != STORE_OK) {
+			srv_err(&s->log,
+				"document '%s': catch-up from %" PRIu64 " failed (%s): %s (%s)",
+				d->id, L, why, store_strerror(rc),
+				strcmp(why, "log") == 0 ? store_errmsg(s->db) : "");
 			catchup_free(&cu);
 			srv_conn_error(c, m->handle, WIRE_ERR_INTERNAL, 0,
 				       "could not read the document's log");
 			srv_room_remove_member(s, m);
 			return;
-		} else if (cu.n != H - L) {
+		} else if (!snapshot && cu.n != H - L) {
 			srv_err(&s->log,
 				"document '%s': catch-up from %" PRIu64 " got %zu changes, "
 				"expected %" PRIu64,
@@ -293,19 +410,12 @@ void srv_room_welcome(srv *s, srv_member *m)
 			return;
 		}
 	}
-	wire_buf b = {0};
-	int rc = WIRE_OK;
 	if (snapshot) {
 		catchup_free(&cu);
 		cu = (catchup){0};
-		if (d->snap.len == 0 || d->snap_seq != H) { /* else the one made at H */
-			d->snap.len = 0;
-			rc = wire_snapshot_encode(d->crdt, d->id, H, &d->snap);
-			d->snap_seq = H;
-			if (rc != WIRE_OK)
-				d->snap.len = 0;
-		}
 	}
+	wire_buf b = {0};
+	int rc = snapshot ? snap_at_head(d) : WIRE_OK;
 	if (rc == WIRE_OK)
 		rc = wire_server_encode_welcome(&b, m->handle, H, m->read_only,
 						snapshot ? d->snap.data : NULL,
@@ -335,12 +445,20 @@ void srv_room_welcome(srv *s, srv_member *m)
 	s->metrics.welcomes++;
 	s->metrics.welcome_snapshots += snapshot;
 	srv_metrics_catchup(&s->metrics, cu.n);
-	srv_debug(&s->log, "conn %llu: handle %u welcomed to '%s' at %" PRIu64 " (%s) in %lld us",
-		  (unsigned long long)c->id, m->handle, d->id, H,
-		  snapshot ? "snapshot"
-		  : cu.n   ? "changes"
-			   : "up to date",
-		  (long long)(srv_mono_us() - t0));
+	if (snapshot)
+		srv_debug(&s->log,
+			  "conn %llu: handle %u welcomed to '%s' at %" PRIu64
+			  " (snapshot of %zu B: %s; log catch-up %s%zu B) in %lld us",
+			  (unsigned long long)c->id, m->handle, d->id, H, d->snap.len, why,
+			  L < H && log_bytes > 0 ? ">= " : "", log_bytes,
+			  (long long)(srv_mono_us() - t0));
+	else
+		srv_debug(&s->log,
+			  "conn %llu: handle %u welcomed to '%s' at %" PRIu64
+			  " (%s%zu changes, %zu B) in %lld us",
+			  (unsigned long long)c->id, m->handle, d->id, H,
+			  cu.n ? "changes: " : "up to date: ", cu.n, cu.bytes,
+			  (long long)(srv_mono_us() - t0));
 	catchup_free(&cu);
 }
 

@@ -29,8 +29,9 @@
  *     the Welcome), then, per turn, Changes for the others' changes and Acks
  *     for its own, interleaved in seq order.
  *  3. A connection's queued bytes never exceed cfg.send_queue_bytes except
- *     for Welcome/catch-up messages (bounded by the snapshot rule of
- *     room.c); crossing the bound disconnects it.
+ *     for Welcome/catch-up messages (bounded by the catch-up rule of
+ *     room.c: a log catch-up stays within the bound, else the snapshot is
+ *     sent); crossing the bound disconnects it.
  */
 #ifndef QUIRE_SRV_H
 #define QUIRE_SRV_H
@@ -121,9 +122,12 @@ struct srv_doc {
 	bool touched;			   /* in srv->turn.docs (changes or Welcomes due) */
 	srv_recent recent[SRV_RECENT_MAX]; /* ring of the newest committed changes */
 	size_t recent_next, recent_count;
-	/* room.c: the Snapshot of the last snapshot Welcome, at seq snap_seq;
-	 * reused while the head stays there (encoding a large document takes
-	 * tens of ms; a reconnect storm asks for it once per client) */
+	/* The wire Snapshot at seq snap_seq: kept from the load when it came
+	 * from a snapshot at the head (docs.c), from the last periodic snapshot
+	 * (docs.c), or encoded by a Welcome (room.c); reused while the head
+	 * stays there (encoding a large document takes tens of ms; a reconnect
+	 * storm asks for it once per client). Its size decides between a
+	 * snapshot Welcome and the log catch-up (room.c). */
 	wire_buf snap;
 	uint64_t snap_seq;
 };

@@ -80,6 +80,8 @@
 	X(ST_SNAP_LIST,                                                                            \
 	  "SELECT seq, format, raw_size, length(zstd), checksum, created_ms FROM snapshots"        \
 	  " WHERE doc = ?1 ORDER BY seq DESC")                                                     \
+	X(ST_SNAP_SEQS, /* the (doc, seq) index alone: no row read */                              \
+	  "SELECT seq FROM snapshots WHERE doc = ?1 AND seq <= ?2 ORDER BY seq DESC")              \
 	X(ST_SNAP_NEWEST,                                                                          \
 	  "SELECT seq, raw_size, length(zstd), (SELECT count(*) FROM snapshots WHERE doc = ?1)"    \
 	  " FROM snapshots WHERE doc = ?1 ORDER BY seq DESC LIMIT 1")                              \
@@ -168,11 +170,14 @@ int store__schema_open(store *db);
 /* ---- snapshots (snapshot.c) ---- */
 
 /* Read and fully validate the snapshot (doc, seq). On STORE_OK *out holds
- * the decoded document (if out is not NULL). STORE_ESNAPSHOT: damaged, the
- * reason is in db->err (and the damage callback is NOT called: callers
- * decide). STORE_ENOTFOUND or an SQLite error otherwise. */
+ * the decoded document (if out is not NULL) and, if raw_out is not NULL,
+ * *raw_out the decompressed wire Snapshot message (malloc'd, *raw_len
+ * bytes, the caller frees it). STORE_ESNAPSHOT: damaged, the reason is in
+ * db->err (and the damage callback is NOT called: callers decide).
+ * STORE_ENOTFOUND or an SQLite error otherwise; *raw_out is untouched on
+ * any failure. */
 int store__snapshot_read(store *db, int64_t id, const char *doc_id, uint64_t seq,
-			 crdt_replica replica, crdt_doc **out);
+			 crdt_replica replica, crdt_doc **out, uint8_t **raw_out, size_t *raw_len);
 /* The seqs of a document's snapshots at or before upto, newest first
  * (malloc'd, *n of them; NULL when none). */
 int store__snapshot_seqs(store *db, int64_t id, uint64_t upto, uint64_t **seqs, size_t *n);

@@ -10,6 +10,10 @@
  * load fails with STORE_ENOBASE. A change that is missing, does not decode
  * or does not apply fails the load with STORE_ECORRUPT: a load never
  * returns a document that is not exactly the state at the seq it reports.
+ * With STORE_LOAD_WIRE_SNAPSHOT, a load whose base snapshot is at the target
+ * itself (no change replayed) also hands out that snapshot's decompressed
+ * bytes, which are the wire Snapshot message of the loaded state, so the
+ * server can send it without encoding the document again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +95,8 @@ static int replay(store *db, const char *doc_id, int64_t id, uint64_t from, uint
 /* Find the base: the newest valid snapshot in seqs[] usable for target, or
  * none (*base NULL, *base_seq 0). */
 static int find_base(store *db, const char *doc_id, int64_t id, uint64_t target, uint64_t log_start,
-		     crdt_replica replica, const uint64_t *seqs, size_t n, crdt_doc **base,
-		     uint64_t *base_seq, store_load_result *res)
+		     crdt_replica replica, const uint64_t *seqs, size_t n, bool want_wire,
+		     crdt_doc **base, uint64_t *base_seq, store_load_result *res)
 {
 	*base = NULL;
 	*base_seq = 0;
@@ -101,7 +105,12 @@ static int find_base(store *db, const char *doc_id, int64_t id, uint64_t target,
 		/* The log must hold (s, target]; older snapshots need even more. */
 		if (s < target && s + 1 < log_start)
 			break;
-		int status = store__snapshot_read(db, id, doc_id, s, replica, base);
+		/* The wire bytes only of a snapshot at the target: with changes
+		 * replayed on top they would not be the state loaded. */
+		bool wire = want_wire && s == target;
+		int status = store__snapshot_read(db, id, doc_id, s, replica, base,
+						  wire ? &res->snapshot_wire : NULL,
+						  wire ? &res->snapshot_wire_len : NULL);
 		if (status == STORE_OK) {
 			*base_seq = s;
 			return STORE_OK;
@@ -162,7 +171,8 @@ static int load(store *db, const char *doc_id, uint64_t target, unsigned flags,
 		status = store__snapshot_seqs(db, id, target, &seqs, &n);
 		if (status == STORE_OK)
 			status = find_base(db, doc_id, id, target, log_start, replica, seqs, n,
-					   &doc, &base_seq, res);
+					   (flags & STORE_LOAD_WIRE_SNAPSHOT) != 0, &doc, &base_seq,
+					   res);
 		free(seqs);
 		if (status != STORE_OK)
 			return status;
@@ -210,15 +220,18 @@ int store_load_at(store *db, const char *doc_id, uint64_t seq, unsigned flags, c
 		return status;
 	if (replica == CRDT_NO_REPLICA)
 		return store__fail(db, STORE_EINVAL, "load: replica 0");
-	if (flags & ~(unsigned)STORE_LOAD_LOG_ONLY)
+	if (flags & ~(unsigned)(STORE_LOAD_LOG_ONLY | STORE_LOAD_WIRE_SNAPSHOT))
 		return store__fail(db, STORE_EINVAL, "load: unknown flags 0x%x", flags);
 	if ((status = store__begin(db, false)) != STORE_OK)
 		return status;
 	status = load(db, doc_id, seq, flags, replica, out);
 	status = store__end(db, status);
-	if (status != STORE_OK && out->doc) {
+	if (status != STORE_OK) {
 		crdt_doc_free(out->doc);
 		out->doc = NULL;
+		free(out->snapshot_wire);
+		out->snapshot_wire = NULL;
+		out->snapshot_wire_len = 0;
 	}
 	return status;
 }

@@ -43,15 +43,15 @@ bool store_snapshot_due(const store *db, uint64_t changes_since, uint64_t bytes_
 /* ---- writing --------------------------------------------------------------------- */
 
 /* Compress the container into *out (malloc'd). */
-static int compress(store *db, const wire_buf *raw, uint8_t **out, size_t *out_len)
+static int compress(store *db, const uint8_t *raw, size_t raw_len, uint8_t **out, size_t *out_len)
 {
 	if (!db->cctx && !(db->cctx = ZSTD_createCCtx()))
 		return store__fail(db, STORE_ENOMEM, "snapshot: cannot create a zstd context");
-	size_t cap = ZSTD_compressBound(raw->len);
+	size_t cap = ZSTD_compressBound(raw_len);
 	uint8_t *buf = malloc(cap ? cap : 1);
 	if (!buf)
 		return store__fail(db, STORE_ENOMEM, "snapshot: out of memory (%zu bytes)", cap);
-	size_t n = ZSTD_compressCCtx(db->cctx, buf, cap, raw->data, raw->len, db->opts.zstd_level);
+	size_t n = ZSTD_compressCCtx(db->cctx, buf, cap, raw, raw_len, db->opts.zstd_level);
 	if (ZSTD_isError(n)) {
 		free(buf);
 		return store__fail(db,
@@ -172,9 +172,9 @@ static int check_has_change(store *db, int64_t id, const char *doc_id, uint64_t 
 	return status;
 }
 
-int store_snapshot(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc)
+/* The checks both entry points run before encoding or compressing. */
+static int snapshot_args(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc)
 {
-	store__clear(db);
 	int status = store__check_doc_id(db, doc_id);
 	if (status != STORE_OK)
 		return status;
@@ -191,20 +191,17 @@ int store_snapshot(store *db, const char *doc_id, uint64_t seq, const crdt_doc *
 		return store__fail(db, STORE_EINVAL,
 				   "snapshot of '%s' at seq %llu: the document has no ops at all",
 				   doc_id, (unsigned long long)seq);
+	return STORE_OK;
+}
 
-	/* Encode and compress outside the write lock. */
-	wire_buf raw = {0};
-	int ws = wire_snapshot_encode(doc, doc_id, seq, &raw);
-	if (ws != WIRE_OK) {
-		wire_buf_free(&raw);
-		return store__fail(db, ws == WIRE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL,
-				   "snapshot of '%s': encode: %s", doc_id, wire_strerror(ws));
-	}
+/* Compress the encoded container and write it (arguments checked). */
+static int snapshot_write(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc,
+			  const uint8_t *raw, size_t raw_len)
+{
+	/* Compress outside the write lock. */
 	uint8_t *z = NULL;
 	size_t zlen = 0;
-	status = compress(db, &raw, &z, &zlen);
-	size_t raw_len = raw.len;
-	wire_buf_free(&raw);
+	int status = compress(db, raw, raw_len, &z, &zlen);
 	if (status != STORE_OK)
 		return status;
 	uint32_t crc = store__crc32c(0, z, zlen);
@@ -245,12 +242,43 @@ int store_snapshot(store *db, const char *doc_id, uint64_t seq, const crdt_doc *
 	return status;
 }
 
+int store_snapshot(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc)
+{
+	store__clear(db);
+	int status = snapshot_args(db, doc_id, seq, doc);
+	if (status != STORE_OK)
+		return status;
+	wire_buf raw = {0};
+	int ws = wire_snapshot_encode(doc, doc_id, seq, &raw);
+	if (ws != WIRE_OK) {
+		wire_buf_free(&raw);
+		return store__fail(db, ws == WIRE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL,
+				   "snapshot of '%s': encode: %s", doc_id, wire_strerror(ws));
+	}
+	status = snapshot_write(db, doc_id, seq, doc, raw.data, raw.len);
+	wire_buf_free(&raw);
+	return status;
+}
+
+int store_snapshot_encoded(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc,
+			   const uint8_t *raw, size_t raw_len)
+{
+	store__clear(db);
+	int status = snapshot_args(db, doc_id, seq, doc);
+	if (status != STORE_OK)
+		return status;
+	if (!raw || raw_len == 0 || raw_len > STORE__MAX_SNAPSHOT_RAW)
+		return store__fail(db, STORE_EINVAL, "snapshot of '%s': %zu encoded bytes", doc_id,
+				   raw_len);
+	return snapshot_write(db, doc_id, seq, doc, raw, raw_len);
+}
+
 /* ---- reading and validating --------------------------------------------------------- */
 
 /* Validate a snapshot row's blob; the reason of a failure goes to db->err. */
 static int validate(store *db, const char *doc_id, uint64_t seq, int64_t format, int64_t raw_size,
 		    int64_t checksum, const uint8_t *z, size_t zlen, crdt_replica replica,
-		    crdt_doc **out)
+		    crdt_doc **out, uint8_t **raw_out, size_t *raw_len)
 {
 	if (format != STORE_SNAPSHOT_FORMAT)
 		return store__fail(db, STORE_ESNAPSHOT, "unknown snapshot format %lld",
@@ -292,7 +320,10 @@ static int validate(store *db, const char *doc_id, uint64_t seq, int64_t format,
 	int cst = CRDT_OK;
 	int ws = wire_snapshot_decode(raw, n, doc_id, replica, db->has_crdt ? &db->crdt : NULL,
 				      &doc, &got_seq, &cst);
-	free(raw);
+	if (ws != WIRE_OK || !doc || got_seq != seq || !raw_out) {
+		free(raw);
+		raw = NULL;
+	}
 	if (ws != WIRE_OK) {
 		if (ws == WIRE_ENOMEM || cst == CRDT_ENOMEM)
 			return store__fail(db, STORE_ENOMEM, "snapshot decode: out of memory");
@@ -312,11 +343,15 @@ static int validate(store *db, const char *doc_id, uint64_t seq, int64_t format,
 		*out = doc;
 	else
 		crdt_doc_free(doc);
+	if (raw_out) {
+		*raw_out = raw;
+		*raw_len = n;
+	}
 	return STORE_OK;
 }
 
 int store__snapshot_read(store *db, int64_t id, const char *doc_id, uint64_t seq,
-			 crdt_replica replica, crdt_doc **out)
+			 crdt_replica replica, crdt_doc **out, uint8_t **raw_out, size_t *raw_len)
 {
 	sqlite3_stmt *st = store__stmt(db, ST_SNAP_GET);
 	if (!st)
@@ -343,7 +378,7 @@ int store__snapshot_read(store *db, int64_t id, const char *doc_id, uint64_t seq
 		size_t zlen = (size_t)sqlite3_column_bytes(st, 3);
 		status = validate(db, doc_id, seq, sqlite3_column_int64(st, 0),
 				  sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), z, zlen,
-				  replica, out);
+				  replica, out, raw_out, raw_len);
 	}
 	sqlite3_reset(st);
 	return status;
@@ -368,7 +403,7 @@ int store_snapshot_check(store *db, const char *doc_id, uint64_t seq, crdt_repli
 	if (status == STORE_ENOTFOUND)
 		status = store__fail(db, STORE_ENOTFOUND, "no document '%s'", doc_id);
 	if (status == STORE_OK)
-		status = store__snapshot_read(db, id, doc_id, seq, replica, doc);
+		status = store__snapshot_read(db, id, doc_id, seq, replica, doc, NULL, NULL);
 	return store__end(db, status);
 }
 
@@ -418,16 +453,15 @@ int store__snapshot_seqs(store *db, int64_t id, uint64_t upto, uint64_t **seqs, 
 {
 	*seqs = NULL;
 	*n = 0;
-	sqlite3_stmt *st = store__stmt(db, ST_SNAP_LIST);
+	sqlite3_stmt *st = store__stmt(db, ST_SNAP_SEQS);
 	if (!st)
 		return store__map_sqlite(db->sqlite_code);
 	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, upto > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)upto);
 	size_t cap = 0;
 	int rc, status = STORE_OK;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
-		if (seq > upto)
-			continue;
 		if (*n == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
 			uint64_t *p = realloc(*seqs, ncap * sizeof *p);
@@ -474,7 +508,7 @@ static int trim_one(store *db, const char *doc_id, store_trim_result *res)
 	uint64_t base = 0;
 	int valid = 0;
 	for (size_t i = 0; status == STORE_OK && i < n && valid < 2; i++) {
-		int s = store__snapshot_read(db, id, doc_id, seqs[i], 1, NULL);
+		int s = store__snapshot_read(db, id, doc_id, seqs[i], 1, NULL, NULL, NULL);
 		if (s == STORE_OK) {
 			if (++valid == 2)
 				base = seqs[i];

@@ -278,7 +278,8 @@ int store_changes(store *db, const char *doc_id, uint64_t after_seq, uint64_t li
 /* ---- loading documents -------------------------------------------------------- */
 
 /* How a load went. doc is owned by the caller (crdt_doc_free) on STORE_OK
- * and NULL on failure. */
+ * and NULL on failure; so is snapshot_wire (free), filled only when asked
+ * (STORE_LOAD_WIRE_SNAPSHOT). */
 typedef struct store_load_result {
 	crdt_doc *doc;
 	bool exists;		    /* false: no such document, doc is empty, head 0 */
@@ -289,6 +290,13 @@ typedef struct store_load_result {
 	uint32_t snapshots_skipped; /* damaged snapshots passed over (on_damage told) */
 	uint64_t skipped_seq;	    /* the newest skipped one, and why */
 	char skipped_reason[160];
+	/* STORE_LOAD_WIRE_SNAPSHOT only: when the document was loaded from a
+	 * snapshot at exactly seq (changes_applied 0), that snapshot's
+	 * decompressed bytes: the wire Snapshot message (wire_snapshot_encode
+	 * output) of the loaded state, validated. malloc'd, the caller frees
+	 * it; NULL (len 0) otherwise and on failure. */
+	uint8_t *snapshot_wire;
+	size_t snapshot_wire_len;
 } store_load_result;
 
 /*
@@ -312,8 +320,11 @@ typedef struct store_load_result {
 int store_load(store *db, const char *doc_id, crdt_replica replica, store_load_result *out);
 
 enum store_load_flags {
-	STORE_LOAD_LOG_ONLY = 1, /* ignore snapshots: replay the log from seq 1
-				  * (STORE_ENOBASE if it was trimmed) */
+	STORE_LOAD_LOG_ONLY = 1,      /* ignore snapshots: replay the log from seq 1
+				       * (STORE_ENOBASE if it was trimmed) */
+	STORE_LOAD_WIRE_SNAPSHOT = 2, /* also return the base snapshot's wire bytes
+				       * when no change is replayed on top of it
+				       * (store_load_result.snapshot_wire) */
 };
 
 /*
@@ -321,7 +332,7 @@ enum store_load_flags {
  * the newest valid snapshot at or before seq plus the changes up to seq.
  * Same rules and errors as store_load, and STORE_ERANGE if seq > head,
  * STORE_ENOBASE if no snapshot at or before seq is usable and the log does
- * not reach back to seq 1. flags: 0 or STORE_LOAD_LOG_ONLY.
+ * not reach back to seq 1. flags: 0 or a combination of store_load_flags.
  */
 int store_load_at(store *db, const char *doc_id, uint64_t seq, unsigned flags, crdt_replica replica,
 		  store_load_result *out);
@@ -342,6 +353,17 @@ int store_load_at(store *db, const char *doc_id, uint64_t seq, unsigned flags, c
  * STORE_EBUSY, STORE_EREADONLY.
  */
 int store_snapshot(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc);
+
+/*
+ * store_snapshot for a caller that already has the encoding: raw[0..raw_len)
+ * must be wire_snapshot_encode(doc, doc_id, seq) (the server keeps it to
+ * send in Welcomes; this saves encoding the document twice). It is
+ * compressed and stored as is; doc is still checked as by store_snapshot.
+ * Same errors, and STORE_EINVAL for NULL or empty bytes. The caller keeps
+ * ownership of raw.
+ */
+int store_snapshot_encoded(store *db, const char *doc_id, uint64_t seq, const crdt_doc *doc,
+			   const uint8_t *raw, size_t raw_len);
 
 /* Whether the policy (snapshot_every_changes / _bytes) wants a snapshot of a
  * document with this many changes and payload bytes logged since its newest

@@ -7,7 +7,8 @@
  * members, retransmissions acked without a second change, whole-Update
  * refusal (with rollback of a half-applied batch), errors that keep the
  * connection usable, 1009 for oversized messages, slow-consumer
- * disconnects that spare the other clients, idle unload, the HTTP
+ * disconnects that spare the other clients, the catch-up rule (a snapshot
+ * Welcome when it is smaller than the log catch-up), idle unload, the HTTP
  * endpoints, and a SIGTERM that drains and leaves every acked change on
  * disk.
  */
@@ -117,6 +118,20 @@ static uint64_t metric(int port, const char *name)
 	snprintf(key, sizeof key, "\n%s ", name);
 	const char *p = strstr(body, key);
 	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
+}
+
+/* Whether a line of the server's log contains needle. */
+static bool log_has(const qserver *q, const char *needle)
+{
+	FILE *f = fopen(q->log, "r");
+	if (f == NULL)
+		return false;
+	char line[2048];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
 }
 
 /* ---- tests ------------------------------------------------------------------------ */
@@ -288,7 +303,12 @@ static void test_server_resume_by_seq(void **state)
 	qclient a, b;
 	join(&a, f->srv.port, 0xa1, "doc", 0);
 	join(&b, f->srv.port, 0xb2, "doc", 0);
-	uint64_t k = qc_insert(&a, 0, "one ");
+	/* a document much larger than the few changes B will miss, so their
+	 * catch-up is smaller than a snapshot */
+	char text[4 + 400 + 1] = "one ";
+	memset(text + 4, '.', 400);
+	text[404] = '\0';
+	uint64_t k = qc_insert(&a, 0, text);
 	expect_ack(&a, k, 1);
 	assert_int_equal(qc_expect(&b, WIRE_SERVER_CHANGES, T_MS), 1);
 	assert_int_equal(b.last_seq, 1);
@@ -312,7 +332,11 @@ static void test_server_resume_by_seq(void **state)
 	assert_int_equal(b.m->seqs[0], 2);
 	assert_int_equal(b.m->seqs[3], 5);
 	expect_quiet(&b);
-	assert_text(&b, "one two three four five");
+	char *ta = qc_text(&a);
+	assert_non_null(ta);
+	assert_int_equal(strncmp(ta, "one two three four five.", 24), 0);
+	assert_text(&b, ta);
+	free(ta);
 	qc_free(&a);
 	qc_free(&b);
 	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
@@ -664,6 +688,77 @@ static void test_server_snapshot_when_log_trimmed(void **state)
 	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
 }
 
+/* The catch-up rule: whichever is smaller, the log catch-up or a snapshot
+ * of the document at the head. */
+static void test_server_catchup_smaller_wins(void **state)
+{
+	fixture *f = *state;
+	START(f, "--log-level", "debug");
+	qclient a, b, c;
+	join(&a, f->srv.port, 0xa1, "doc", 0);
+	uint64_t k = qc_insert(&a, 0, "small");
+	expect_ack(&a, k, 1);
+	join(&b, f->srv.port, 0xb2, "doc", 0);
+	join(&c, f->srv.port, 0xc3, "doc", 0);
+	while (b.last_seq < 1) /* Changes or a snapshot, whichever is smaller */
+		assert_int_equal(qc_expect(&b, WIRE_SERVER_CHANGES, T_MS), 1);
+	while (c.last_seq < 1)
+		assert_int_equal(qc_expect(&c, WIRE_SERVER_CHANGES, T_MS), 1);
+	ws_free(&b.ws); /* B misses many small changes */
+	uint64_t seq = 1;
+	for (int i = 0; i < 60; i++) {
+		k = qc_insert(&a, 5, "xy");
+		expect_ack(&a, k, ++seq);
+		k = qc_delete(&a, 5, 2);
+		expect_ack(&a, k, ++seq);
+	}
+	while (c.last_seq < seq)
+		assert_int_equal(qc_expect(&c, WIRE_SERVER_CHANGES, T_MS), 1);
+	ws_free(&c.ws); /* C misses only a few */
+	k = qc_insert(&a, 5, "!");
+	expect_ack(&a, k, ++seq);
+	k = qc_insert(&a, 0, "a ");
+	expect_ack(&a, k, ++seq);
+	uint64_t snaps = metric(f->srv.port, "quire_welcome_snapshots_total");
+	assert_true(snaps != UINT64_MAX);
+
+	/* B: 122 changes of a few bytes each on a 8-character document: a
+	 * snapshot Welcome, and no Changes after it */
+	assert_int_equal(ws_connect(&b.ws, f->srv.port, NULL, "quire.v1", 0, T_MS), 0);
+	assert_int_equal(qc_hello(&b, "doc", b.last_seq, 0), 0);
+	assert_int_equal(qc_expect(&b, WIRE_SERVER_WELCOME, T_MS), 1);
+	assert_int_equal(b.m->welcome.head_seq, seq);
+	assert_non_null(b.m->welcome.snapshot);
+	assert_int_equal(b.last_seq, seq);
+	expect_quiet(&b);
+	assert_int_equal(metric(f->srv.port, "quire_welcome_snapshots_total"), snaps + 1);
+
+	/* C: two changes, smaller than the snapshot: Changes */
+	assert_int_equal(ws_connect(&c.ws, f->srv.port, NULL, "quire.v1", 0, T_MS), 0);
+	assert_int_equal(qc_hello(&c, "doc", c.last_seq, 0), 0);
+	assert_int_equal(qc_expect(&c, WIRE_SERVER_WELCOME, T_MS), 1);
+	assert_null(c.m->welcome.snapshot);
+	assert_int_equal(qc_recv(&c, T_MS), 1);
+	assert_int_equal(c.m->kind, WIRE_SERVER_CHANGES);
+	assert_int_equal(c.m->n_changes, 2);
+	assert_int_equal(c.last_seq, seq);
+	expect_quiet(&c);
+	assert_int_equal(metric(f->srv.port, "quire_welcome_snapshots_total"), snaps + 1);
+
+	/* all three converge */
+	assert_text(&a, "a small!");
+	assert_text(&b, "a small!");
+	assert_text(&c, "a small!");
+	qc_free(&a);
+	qc_free(&b);
+	qc_free(&c);
+	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
+	/* the debug line says which was chosen and why */
+	assert_true(log_has(&f->srv, "(snapshot of "));
+	assert_true(log_has(&f->srv, ": smaller than the log; log catch-up >= "));
+	assert_true(log_has(&f->srv, "(changes: 2 changes, "));
+}
+
 static void test_server_idle_unload_and_reload(void **state)
 {
 	fixture *f = *state;
@@ -978,6 +1073,7 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_server_slow_consumer_disconnected, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_server_catchup_smaller_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_snapshot_when_log_trimmed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_server_idle_unload_and_reload, setup,

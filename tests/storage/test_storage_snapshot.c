@@ -5,7 +5,9 @@
  * format) is reported and skipped for the previous one plus the log; with
  * every snapshot damaged and the log trimmed the load fails with
  * STORE_ENOBASE, never an empty document; trimming keeps the two newest
- * valid snapshots' fallback and the retention window.
+ * valid snapshots' fallback and the retention window; a load asked for
+ * the snapshot's wire bytes gets them only when no change was replayed, and
+ * store_snapshot_encoded stores a caller's encoding.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -423,6 +425,79 @@ static void test_storage_snapshot_replace_same_seq(void **state)
 	expect_load(f, 5, 0);
 }
 
+/* Load at seq with STORE_LOAD_WIRE_SNAPSHOT; expect the writer's text at
+ * seq and, when want is not NULL, exactly those wire bytes (else none). */
+static void expect_wire(fixture *f, uint64_t seq, const wire_buf *want)
+{
+	store_load_result r;
+	int s = store_load_at(f->db, "doc", seq, STORE_LOAD_WIRE_SNAPSHOT, 99, &r);
+	if (s != STORE_OK)
+		fail_msg("load: %s: %s", store_strerror(s), store_errmsg(f->db));
+	char *t = st_text(r.doc);
+	assert_string_equal(t, f->w.texts[seq == STORE_HEAD ? f->w.seq : seq]);
+	free(t);
+	if (want == NULL) {
+		assert_null(r.snapshot_wire);
+		assert_int_equal(r.snapshot_wire_len, 0);
+	} else {
+		assert_int_equal(r.changes_applied, 0);
+		assert_int_equal(r.snapshot_wire_len, want->len);
+		assert_memory_equal(r.snapshot_wire, want->data, want->len);
+		/* they are the Snapshot message of the loaded state */
+		crdt_doc *d = NULL;
+		uint64_t got = 0;
+		int cst = 0;
+		assert_int_equal(wire_snapshot_decode(r.snapshot_wire, r.snapshot_wire_len, "doc",
+						      7, NULL, &d, &got, &cst),
+				 WIRE_OK);
+		assert_int_equal(got, r.seq);
+		char *u = st_text(d);
+		assert_string_equal(u, f->w.texts[r.seq]);
+		free(u);
+		crdt_doc_free(d);
+	}
+	free(r.snapshot_wire);
+	crdt_doc_free(r.doc);
+}
+
+static void test_storage_load_wire_snapshot(void **state)
+{
+	fixture *f = *state;
+	grow_and_snapshot(f, 10);
+	wire_buf at10 = {0};
+	assert_int_equal(wire_snapshot_encode(f->w.doc, "doc", 10, &at10), WIRE_OK);
+	/* the snapshot is at the head: its bytes come out, only when asked */
+	expect_wire(f, STORE_HEAD, &at10);
+	store_load_result r;
+	assert_store(store_load(f->db, "doc", 99, &r), STORE_OK);
+	assert_null(r.snapshot_wire);
+	crdt_doc_free(r.doc);
+	/* changes on top of it: not the loaded state, none */
+	assert_store(st_append_random(f->db, &f->w, 3, 3, &f->rng), STORE_OK);
+	expect_wire(f, STORE_HEAD, NULL);
+	expect_wire(f, 10, &at10); /* time travel to the snapshot's own seq */
+	/* store_snapshot_encoded stores the caller's encoding as it is */
+	wire_buf at13 = {0};
+	assert_int_equal(wire_snapshot_encode(f->w.doc, "doc", 13, &at13), WIRE_OK);
+	assert_store(store_snapshot_encoded(f->db, "doc", 13, f->w.doc, at13.data, at13.len),
+		     STORE_OK);
+	assert_store(store_snapshot_check(f->db, "doc", 13, 1, NULL), STORE_OK);
+	expect_wire(f, STORE_HEAD, &at13);
+	assert_store(store_snapshot_encoded(f->db, "doc", 13, f->w.doc, NULL, 0), STORE_EINVAL);
+	assert_store(store_snapshot_encoded(f->db, "doc", 14, f->w.doc, at13.data, at13.len),
+		     STORE_ERANGE);
+	/* the snapshot at the head damaged: the older one plus the log, no bytes */
+	assert_int_equal(st_flip_snapshot(f->path, "doc", 13, 5, 0x10), 0);
+	expect_wire(f, STORE_HEAD, NULL);
+	assert_int_equal(f->damage.n, 1);
+	/* unknown flags are refused */
+	assert_store(store_load_at(f->db, "doc", STORE_HEAD, 4, 99, &r), STORE_EINVAL);
+	assert_null(r.doc);
+	assert_null(r.snapshot_wire);
+	wire_buf_free(&at10);
+	wire_buf_free(&at13);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +511,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_storage_trim_keep_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_snapshot_replace_same_seq, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_storage_load_wire_snapshot, setup, teardown),
 	};
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
