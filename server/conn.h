@@ -15,6 +15,16 @@
  *  - Every SERVER_WRITEABLE writes one fragment (at most SRV_FRAGMENT
  *    bytes) of the head message with one lws_write, then asks for another
  *    WRITEABLE if anything is left.
+ *  - Coalescing: before the head message starts to go out, it and the
+ *    Changes for the same handle queued right behind it (consecutive
+ *    entries only: never across an Ack or anything else) are replaced by
+ *    one Changes message holding all their changes in order, up to 64 KiB
+ *    (and cfg.max_message_bytes) and 1,024 messages. A connection that
+ *    fell behind thus catches up in a few large frames instead of one
+ *    frame per turn. Compression is unchanged: on a permessage-deflate
+ *    connection only messages that would go plain are merged, and the
+ *    merged message goes plain.
+ *    q_bytes and q_count follow the merge (both only shrink).
  *  - The queue is bounded by cfg.send_queue_bytes. A bounded send that
  *    would go over it (while the queue is not empty) drops the connection
  *    as a slow consumer: its queue is freed at once, nothing more is queued

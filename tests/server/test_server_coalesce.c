@@ -1,0 +1,236 @@
+/*
+ * test_server_coalesce.c - a member that fell behind catches up in few
+ * messages (server/conn.h, "Coalescing"): while one client does not read,
+ * another sends many small Updates in separate turns; once it reads again
+ * it must get every change exactly once, in seq order, in fewer Changes
+ * messages than changes, none over 64 KiB, and converge. The same on a
+ * permessage-deflate connection, where only messages that go plain are
+ * merged (the large ones come compressed, one each, as before) and merged
+ * ones come plain (RSV1 clear).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "qtest.h"
+
+#define T_MS 5000    /* the longest any single expected message may take */
+#define QUIET_MS 300 /* "nothing else arrives" */
+
+typedef struct fixture {
+	qserver srv;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof *f);
+	*state = f;
+	return f ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	if (f != NULL) {
+		qserver_cleanup(&f->srv);
+		free(f);
+	}
+	return 0;
+}
+
+static uint64_t metric(int port, const char *name)
+{
+	static char body[65536];
+	int status = 0;
+	if (qhttp_get(port, "/metrics", &status, body, sizeof body, T_MS) != 0 || status != 200)
+		return UINT64_MAX;
+	char key[128];
+	snprintf(key, sizeof key, "\n%s ", name);
+	const char *p = strstr(body, key);
+	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
+}
+
+static void expect_ack(qclient *c, uint64_t batch, uint64_t seq)
+{
+	assert_int_equal(qc_recv(c, T_MS), 1);
+	assert_int_equal(c->m->kind, WIRE_SERVER_ACK);
+	assert_int_equal(c->m->ack.client_batch, batch);
+	assert_int_equal(c->m->ack.seq, seq);
+}
+
+/* ws_client.inflate (RFC 7692 7.2.2): append the empty stored block's tail
+ * and inflate with the connection's stream. */
+static int inflate_msg(ws_client *c)
+{
+	z_stream *z = c->inflate_ctx;
+	size_t in_len = c->msg_len + 4, cap = 4 * in_len + 1024, len = 0;
+	uint8_t *in = malloc(in_len), *out = malloc(cap);
+	if (in == NULL || out == NULL) {
+		free(in);
+		free(out);
+		return -1;
+	}
+	memcpy(in, c->msg, c->msg_len);
+	memcpy(in + c->msg_len, "\x00\x00\xff\xff", 4);
+	z->next_in = in;
+	z->avail_in = (uInt)in_len;
+	int rc;
+	do {
+		if (len == cap) {
+			uint8_t *p = realloc(out, cap *= 2);
+			if (p == NULL) {
+				rc = Z_MEM_ERROR;
+				break;
+			}
+			out = p;
+		}
+		z->next_out = out + len;
+		z->avail_out = (uInt)(cap - len);
+		rc = inflate(z, Z_SYNC_FLUSH);
+		len = cap - z->avail_out;
+	} while (rc == Z_OK && (z->avail_in > 0 || z->avail_out == 0));
+	free(in);
+	if (rc != Z_OK && rc != Z_BUF_ERROR) {
+		free(out);
+		return -1;
+	}
+	free(c->msg);
+	c->msg = out;
+	c->msg_cap = cap;
+	c->msg_len = len;
+	return 0;
+}
+
+static void backlog(fixture *f, bool deflate)
+{
+	const char *const extra[] = {"--max-msgs-per-s",
+				     "0",
+				     "--max-bytes-per-s",
+				     "0",
+				     "--max-doc-bytes",
+				     "256M",
+				     "--log-level",
+				     "info",
+				     NULL};
+	assert_int_equal(qserver_init(&f->srv), 0);
+	assert_int_equal(qserver_start(&f->srv, extra), 0);
+	int port = f->srv.port;
+	qclient a, slow;
+	assert_int_equal(qc_connect(&a, port, 0xa1), 0);
+	assert_int_equal(qc_hello(&a, "doc", 0, 0), 0);
+	assert_int_equal(qc_expect(&a, WIRE_SERVER_WELCOME, T_MS), 1);
+	/* the slow one: a tiny receive buffer, and it does not read for now */
+	assert_int_equal(qc_connect(&slow, port, 0x51), 0);
+	ws_free(&slow.ws);
+	assert_int_equal(
+		ws_connect_ext(&slow.ws, port, NULL, "quire.v1",
+			       deflate ? "permessage-deflate; client_max_window_bits" : NULL, 4096,
+			       T_MS),
+		0);
+	z_stream z;
+	memset(&z, 0, sizeof z);
+	if (deflate) {
+		assert_non_null(strstr(slow.ws.extensions, "permessage-deflate"));
+		assert_int_equal(inflateInit2(&z, -15), Z_OK);
+		slow.ws.inflate = inflate_msg;
+		slow.ws.inflate_ctx = &z;
+	}
+	assert_int_equal(qc_hello(&slow, "doc", 0, 0), 0);
+	for (int i = 0; i < 100 && metric(port, "quire_members") != 2; i++)
+		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+	assert_int_equal(metric(port, "quire_members"), 2);
+	/* fill the kernel's socket buffers with large changes (letters that
+	 * barely compress) until the server queues for the slow one */
+	static char chunk[16001];
+	uint64_t rng = 7;
+	for (int i = 0; i < 16000; i++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		chunk[i] = (char)('a' + (rng >> 33) % 26);
+	}
+	size_t len = 0;
+	uint64_t seq = 0;
+	bool queued = false;
+	for (int i = 0; i < 2000 && !queued; i++) {
+		uint64_t k = qc_insert(&a, len, chunk);
+		len += 16000;
+		expect_ack(&a, k, ++seq);
+		if (i % 8 == 7)
+			queued = metric(port, "quire_send_queue_bytes") >= 64 * 1024;
+	}
+	assert_true(queued);
+	uint64_t big_last = seq;
+	/* then small edits, one per turn (each acked before the next) */
+	enum { SMALL = 300 };
+	for (int i = 0; i < SMALL; i++) {
+		uint64_t k = qc_insert(&a, len++, "x");
+		expect_ack(&a, k, ++seq);
+	}
+	/* the slow one reads again */
+	assert_int_equal(qc_expect(&slow, WIRE_SERVER_WELCOME, T_MS), 1);
+	uint64_t prev = slow.last_seq;
+	size_t small_msgs = 0, small_changes = 0, merged = 0, compressed = 0;
+	while (slow.last_seq < seq) {
+		assert_int_equal(qc_recv(&slow, T_MS), 1);
+		assert_int_equal(slow.m->kind, WIRE_SERVER_CHANGES);
+		assert_true(slow.ws.msg_len <= 64 * 1024);
+		assert_int_equal(slow.m->seqs[0], prev + 1); /* no gap, no repeat */
+		prev = slow.last_seq;
+		if (slow.last_seq > big_last) /* it holds small ones */
+			small_msgs++;
+		for (size_t j = 0; j < slow.m->n_changes; j++)
+			small_changes += slow.m->seqs[j] > big_last;
+		compressed += slow.ws.msg_compressed;
+		if (deflate && slow.m->seqs[0] <= big_last) /* compressed: never merged */
+			assert_int_equal(slow.m->n_changes, 1);
+		if (slow.m->n_changes > 1) { /* a merged message: always plain */
+			merged++;
+			assert_false(slow.ws.msg_compressed);
+		}
+	}
+	print_message("%d small changes in %zu messages (%zu merged messages)\n", SMALL, small_msgs,
+		      merged);
+	assert_int_equal(slow.last_seq, seq);
+	assert_int_equal(small_changes, SMALL);
+	assert_true(merged > 0);
+	if (deflate) /* the large ones sent before it fell behind, as before */
+		assert_true(compressed > 0);
+	assert_true(small_msgs < SMALL / 4);
+	assert_int_equal(qc_recv(&slow, QUIET_MS), 0); /* and nothing more */
+	char *ta = qc_text(&a), *ts = qc_text(&slow);
+	assert_string_equal(ta, ts);
+	free(ta);
+	free(ts);
+	if (deflate)
+		inflateEnd(&z);
+	qc_free(&slow);
+	qc_free(&a);
+	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
+}
+
+static void test_server_coalesce_backlog(void **state) { backlog(*state, false); }
+
+static void test_server_coalesce_backlog_deflate(void **state) { backlog(*state, true); }
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_server_coalesce_backlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_coalesce_backlog_deflate, setup,
+						teardown),
+	};
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
