@@ -261,13 +261,16 @@ int edit_delete(crdt_doc *d, uint32_t pos, uint32_t len, uint32_t rep, uint32_t 
 		text = c.leaf->text_len;
 	/* a backward delete (a run of backspaces, unit k deleting pos+len-1-k)
 	 * records its pieces first and gives them ids from the right */
-	size_t stack_size = back ? (size_t)pieces * 2 * sizeof(uint32_t) : 0;
-	uint32_t *stack = NULL;
-	if (back && !(stack = mem_alloc(&d->mem, stack_size)))
+	uint32_t small[16]; /* most runs of backspaces have a piece or two */
+	bool heap = back && pieces > sizeof small / sizeof small[0] / 2;
+	size_t stack_size = heap ? (size_t)pieces * 2 * sizeof(uint32_t) : 0;
+	uint32_t *stack = back && !heap ? small : NULL;
+	if (heap && !(stack = mem_alloc(&d->mem, stack_size)))
 		return CRDT_ENOMEM;
 	if ((rc = idmap_reserve(d, rep, pieces)) || (rc = tree_reserve(d, 2, text)) ||
 	    (out && (rc = batch_reserve(out, back ? len : pieces, 0)))) {
-		mem_free(&d->mem, stack, stack_size);
+		if (heap)
+			mem_free(&d->mem, stack, stack_size);
 		return rc;
 	}
 
@@ -298,7 +301,8 @@ int edit_delete(crdt_doc *d, uint32_t pos, uint32_t len, uint32_t rep, uint32_t 
 			lamport += take;
 		}
 	}
-	mem_free(&d->mem, stack, stack_size);
+	if (heap)
+		mem_free(&d->mem, stack, stack_size);
 	return CRDT_OK;
 }
 

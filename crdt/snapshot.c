@@ -473,6 +473,7 @@ static int fill_text(crdt_doc *d, const char *text, size_t nbytes)
 	long cps = crdt_utf8_count(text, nbytes);
 	if (cps < 0 || (size_t)cps != d->vis_len)
 		return CRDT_ECORRUPT;
+	bool ascii = (size_t)cps == nbytes; /* then every unit is one byte */
 	size_t at = 0;
 	for (leaf *l = d->first; l; l = l->next) {
 		size_t start = at;
@@ -480,7 +481,7 @@ static int fill_text(crdt_doc *d, const char *text, size_t nbytes)
 			item *it = &l->items[i];
 			if (!ITEM_LIVE(it))
 				continue;
-			size_t b = utf8_offset(text + at, nbytes - at, it->len);
+			size_t b = ascii ? it->len : utf8_offset(text + at, nbytes - at, it->len);
 			it->bytes = (uint32_t)b;
 			at += b;
 		}
@@ -499,6 +500,61 @@ static int fill_text(crdt_doc *d, const char *text, size_t nbytes)
 	}
 	d->bytes = at;
 	return at == nbytes ? CRDT_OK : CRDT_ECORRUPT;
+}
+
+/* Grow an array to exactly `need` elements (mem_grow leaves slack for
+ * further growth, which a presized array does not need). */
+static int grow_exact(mem *m, void **arr, uint32_t *cap, uint32_t used, uint32_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	void *n = mem_alloc(m, (size_t)need * elem);
+	if (!n)
+		return -1;
+	if (used)
+		memcpy(n, *arr, (size_t)used * elem);
+	mem_free(m, *arr, (size_t)*cap * elem);
+	*arr = n;
+	*cap = need;
+	return 0;
+}
+
+/* Room for `runs` runs plus the slack idmap_reserve asks for: a delete
+ * reserves a run per piece before its pushes merge into one. */
+static uint32_t with_slack(uint32_t runs)
+{
+	return runs > UINT32_MAX / 2 ? runs : runs + runs / 16 + 16;
+}
+
+/* Size the id map once for the snapshot's runs (the header column says
+ * whose each one is) rather than growing it op by op while replaying:
+ * the replay merges its pushes into those same runs. A hint only: damaged
+ * columns are caught by the replay, and more runs still grow the arrays. */
+static int presize(crdt_doc *d, const rbuf *hdr_col, uint32_t runs, uint32_t n_reps)
+{
+	if (grow_exact(&d->mem, (void **)&d->runs, &d->cap_runs, d->n_runs, with_slack(runs),
+		       sizeof *d->runs))
+		return CRDT_ENOMEM;
+	size_t size = (n_reps ? n_reps : 1) * sizeof(uint32_t);
+	uint32_t *count = mem_calloc(&d->mem, size);
+	if (!count)
+		return CRDT_ENOMEM;
+	rbuf c = *hdr_col;
+	for (uint32_t i = 0; i < runs; i++) {
+		uint64_t hdr = get_u64(&c);
+		if (c.bad || (hdr >> 2) >= n_reps)
+			break;
+		count[hdr >> 2]++;
+	}
+	int rc = CRDT_OK;
+	for (uint32_t i = 0; i < n_reps && rc == CRDT_OK; i++) {
+		replica *rp = &d->reps[i];
+		if (count[i] && grow_exact(&d->mem, (void **)&rp->runs, &rp->cap_runs, rp->n_runs,
+					   with_slack(count[i]), sizeof *rp->runs))
+			rc = CRDT_ENOMEM;
+	}
+	mem_free(&d->mem, count, size);
+	return rc;
 }
 
 static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declared_size)
@@ -531,10 +587,13 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 	if (r->bad || !get_columns(r, pc, PLACE_COLS) || places > pc[C_EXPLICIT].len)
 		return CRDT_ECORRUPT;
 
+	int rc = presize(d, &rc_[0], runs, n);
+	if (rc)
+		return rc;
+
 	filler f = {&d->mem, NULL, 0};
 	uint32_t caret = 0, done_places = 0;
 	int64_t lamport_end = 0;
-	int rc = CRDT_OK;
 	for (uint32_t i = 0; i < runs && rc == CRDT_OK; i++) {
 		uint64_t hdr = get_u64(&rc_[0]);
 		run_info ri = {(hdr & 1) ? CRDT_OP_DELETE : CRDT_OP_INSERT,
@@ -610,6 +669,111 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 	return rc;
 }
 
+/* lv -> id-map run for check_lamport: the run holding the first lv of
+ * every bucket of 1 << LVIX_SHIFT lvs, then a short walk (runs tile the
+ * lvs in order, so the walk only goes forward). A flat table instead of
+ * idmap_run's binary search: the check looks up every item and origin. */
+#define LVIX_SHIFT 5
+
+typedef struct lvindex {
+	const idrun *runs;
+	uint32_t n;
+	uint32_t *first; /* by bucket lv >> LVIX_SHIFT */
+	size_t size;
+} lvindex;
+
+static int lvindex_init(crdt_doc *d, lvindex *x)
+{
+	uint32_t nb = (d->next_lv >> LVIX_SHIFT) + 1;
+	x->runs = d->runs;
+	x->n = d->n_runs;
+	x->size = (size_t)nb * sizeof(uint32_t);
+	x->first = mem_alloc(&d->mem, x->size);
+	if (!x->first)
+		return CRDT_ENOMEM;
+	x->first[nb - 1] = 0; /* a bucket starting at next_lv: never looked up */
+	for (uint32_t i = 0; i < d->n_runs; i++) {
+		const idrun *r = &d->runs[i];
+		uint64_t end = (uint64_t)r->lv + r->len;
+		for (uint64_t b = ((uint64_t)r->lv + (1u << LVIX_SHIFT) - 1) >> LVIX_SHIFT;
+		     b < nb && (b << LVIX_SHIFT) < end; b++)
+			x->first[b] = i;
+	}
+	return CRDT_OK;
+}
+
+static const idrun *lvindex_run(const lvindex *x, uint32_t lv)
+{
+	uint32_t i = x->first[lv >> LVIX_SHIFT];
+	while (i + 1 < x->n && x->runs[i + 1].lv <= lv)
+		i++;
+	return &x->runs[i];
+}
+
+static uint32_t lvindex_lamport(const lvindex *x, uint32_t lv)
+{
+	const idrun *r = lvindex_run(x, lv);
+	return r->lamport + (lv - r->lv);
+}
+
+/* (replica, counter) -> id-map run, the same way: per replica, the index
+ * into its run list of the run holding the first counter of every bucket
+ * (a replica's counters are dense from 0, its runs ordered by counter). */
+typedef struct ctrindex {
+	const crdt_doc *d;
+	uint32_t *off; /* by replica: its first bucket in `first` */
+	uint32_t *first;
+	size_t off_size, size;
+} ctrindex;
+
+static int ctrindex_init(crdt_doc *d, ctrindex *c)
+{
+	size_t total = 0;
+	for (uint32_t r = 0; r < d->n_reps; r++)
+		total += (d->reps[r].next >> LVIX_SHIFT) + 1;
+	c->d = d;
+	c->off_size = (d->n_reps ? d->n_reps : 1) * sizeof(uint32_t);
+	c->size = (total ? total : 1) * sizeof(uint32_t);
+	c->off = mem_alloc(&d->mem, c->off_size);
+	c->first = mem_alloc(&d->mem, c->size);
+	if (!c->off || !c->first) {
+		mem_free(&d->mem, c->off, c->off_size);
+		mem_free(&d->mem, c->first, c->size);
+		return CRDT_ENOMEM;
+	}
+	uint32_t at = 0;
+	for (uint32_t r = 0; r < d->n_reps; r++) {
+		const replica *rp = &d->reps[r];
+		uint32_t nb = (rp->next >> LVIX_SHIFT) + 1, *first = c->first + at;
+		c->off[r] = at;
+		at += nb;
+		first[nb - 1] = 0; /* a bucket starting at next: never looked up */
+		for (uint32_t i = 0; i < rp->n_runs; i++) {
+			const idrun *run = &d->runs[rp->runs[i]];
+			uint64_t end = (uint64_t)run->counter + run->len;
+			for (uint64_t b = ((uint64_t)run->counter + (1u << LVIX_SHIFT) - 1) >>
+					  LVIX_SHIFT;
+			     b < nb && (b << LVIX_SHIFT) < end; b++)
+				first[b] = i;
+		}
+	}
+	return CRDT_OK;
+}
+
+/* The run holding (rep, counter), or NULL if that unit does not exist. */
+static const idrun *ctrindex_run(const ctrindex *c, uint32_t rep, uint32_t counter)
+{
+	if (rep >= c->d->n_reps)
+		return NULL;
+	const replica *rp = &c->d->reps[rep];
+	if (counter >= rp->next || rp->n_runs == 0)
+		return NULL;
+	uint32_t i = c->first[c->off[rep] + (counter >> LVIX_SHIFT)];
+	while (i + 1 < rp->n_runs && c->d->runs[rp->runs[i + 1]].counter <= counter)
+		i++;
+	return &c->d->runs[rp->runs[i]];
+}
+
 /*
  * Lamport order, which positional placements are not checked for while
  * they replay (only explicit ones go through crdt_doc_apply): every op
@@ -619,7 +783,7 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
  * snapshot breaking it would load, but every other replica would refuse
  * its ops_since (CRDT_EINVAL): that replica could never sync again.
  */
-static int check_lamport(const crdt_doc *d)
+static int check_lamport(crdt_doc *d)
 {
 	for (uint32_t r = 0; r < d->n_reps; r++) {
 		const replica *rp = &d->reps[r];
@@ -629,17 +793,24 @@ static int check_lamport(const crdt_doc *d)
 				return CRDT_ECORRUPT;
 		}
 	}
-	for (const leaf *l = d->first; l; l = l->next)
+	lvindex x;
+	int rc = lvindex_init(d, &x);
+	if (rc)
+		return rc;
+	for (const leaf *l = d->first; l && rc == CRDT_OK; l = l->next)
 		for (uint32_t i = 0; i < l->n; i++) {
 			const item *it = &l->items[i];
-			const idrun *run = idmap_run(d, it->lv);
+			const idrun *run = lvindex_run(&x, it->lv);
 			uint32_t lam = run->lamport + (it->lv - run->lv);
 			/* a left origin just before it in the same run is older by
 			 * construction (a split piece: the common case) */
 			bool left_in_run = it->left + 1 == it->lv && it->lv > run->lv;
-			if ((it->left != LV_NONE && !left_in_run && idmap_lamport(d, it->left) >= lam) ||
-			    (it->right != LV_NONE && idmap_lamport(d, it->right) >= lam))
-				return CRDT_ECORRUPT;
+			if ((it->left != LV_NONE && !left_in_run &&
+			     lvindex_lamport(&x, it->left) >= lam) ||
+			    (it->right != LV_NONE && lvindex_lamport(&x, it->right) >= lam)) {
+				rc = CRDT_ECORRUPT;
+				break;
+			}
 			/* inside an id-map run Lamport times grow by one per unit:
 			 * only where the item crosses into the next run can they drop */
 			for (;;) {
@@ -647,12 +818,22 @@ static int check_lamport(const crdt_doc *d)
 				if (end >= it->lv + it->len)
 					break;
 				const idrun *next = run + 1; /* runs tile the lvs */
-				if (next->lamport <= run->lamport + run->len - 1)
-					return CRDT_ECORRUPT;
+				if (next->lamport <= run->lamport + run->len - 1) {
+					rc = CRDT_ECORRUPT;
+					break;
+				}
 				run = next;
 			}
+			if (rc)
+				break;
 		}
-	for (uint32_t i = 0; i < d->n_runs; i++) {
+	mem_free(&d->mem, x.first, x.size);
+	if (rc)
+		return rc;
+	ctrindex c;
+	if ((rc = ctrindex_init(d, &c)))
+		return rc;
+	for (uint32_t i = 0; i < d->n_runs && rc == CRDT_OK; i++) {
 		const idrun *run = &d->runs[i];
 		if (run->kind != CRDT_OP_DELETE)
 			continue;
@@ -660,17 +841,24 @@ static int check_lamport(const crdt_doc *d)
 		 * the tightest: both times grow by one (a reversed run's targets
 		 * fall while its own times grow) */
 		for (uint32_t k = 0; k < run->len;) {
-			if (run->reversed && k > run->tcounter)
-				return CRDT_ECORRUPT;
-			uint32_t tc = run->reversed ? run->tcounter - k : run->tcounter + k, tlv;
-			const idrun *t = idmap_find(d, run->trep, tc, &tlv);
+			if (run->reversed && k > run->tcounter) {
+				rc = CRDT_ECORRUPT;
+				break;
+			}
+			uint32_t tc = run->reversed ? run->tcounter - k : run->tcounter + k;
+			const idrun *t = ctrindex_run(&c, run->trep, tc);
+			uint32_t tlv = t ? t->lv + (tc - t->counter) : 0;
 			if (!t || t->kind != CRDT_OP_INSERT ||
-			    (uint64_t)t->lamport + (tlv - t->lv) >= (uint64_t)run->lamport + k)
-				return CRDT_ECORRUPT;
+			    (uint64_t)t->lamport + (tlv - t->lv) >= (uint64_t)run->lamport + k) {
+				rc = CRDT_ECORRUPT;
+				break;
+			}
 			k += run->reversed ? tlv - t->lv + 1 : t->lv + t->len - tlv;
 		}
 	}
-	return CRDT_OK;
+	mem_free(&d->mem, c.first, c.size);
+	mem_free(&d->mem, c.off, c.off_size);
+	return rc;
 }
 
 crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
