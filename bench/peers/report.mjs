@@ -61,7 +61,10 @@ const store = (srv, doc) => rows.find((r) => r.scenario === 'S5store' && r.serve
 const verify = (srv, doc) => by('S5verify').find((r) => r.server === srv && (r.docId ?? r.args?.doc) === doc);
 const load = (srv, doc) => {
 	const q = rows.find((r) => r.scenario === 'S5load' && r.server === kind(srv) && r.docId === doc);
-	if (q) return (/in (\d+) ms/.exec(q.logLine) ?? [])[1] ?? '';
+	if (q) {
+		const m = /in (\d+) (ms|us)$/.exec(q.logLine);
+		return m ? (m[2] === 'us' ? (m[1] / 1000).toFixed(1) : m[1]) : '';
+	}
 	return verify(srv, doc)?.serverLoadTimes?.map((l) => l.ms.toFixed(1)).join(', ') ?? '';
 };
 table(['server', 'edits', 'replay ms', 'edits/s', 'converged', 'server CPU %', 'server RSS end MB', 'loadgen CPU %', 'machine CPU %',

@@ -202,8 +202,8 @@ console.log(JSON.stringify({scenario:'S5store',server:'hocuspocus',docId:process
 			fi
 			start_server $KIND
 			lg s5verify --scenario s5verify --doc "$DOC" --edits 259778 --time-limit 60
-			if [ $KIND = quire ]; then # the server logs each load (whole ms)
-				ms=$(grep -o "document '$DOC': loaded at seq [0-9]* (snapshot [0-9]* + [0-9]* changes) in [0-9]* ms" "$WORK/server-quire.log" | tail -1)
+			if [ $KIND = quire ]; then # the server logs each load (in us)
+				ms=$(grep -o "document '$DOC': loaded at seq [0-9]* ([^)]*) in [0-9]* [mu]s" "$WORK/server-quire.log" | tail -1)
 				echo "{\"scenario\":\"S5load\",\"server\":\"quire\",\"docId\":\"$DOC\",\"logLine\":\"$ms\"}" >> "$OUT"
 			fi
 		fi
