@@ -491,3 +491,148 @@ test('coalesced sends: edits made while an Update waits for its Ack go out as on
 		await srv.stop();
 	}
 });
+
+// A fake WebSocket: the test hands the client server messages by hand.
+class FakeWS {
+	constructor() {
+		this.readyState = 1;
+		this.sent = [];
+		FakeWS.last = this;
+	}
+	send(b) {
+		this.sent.push(b);
+	}
+	close() {
+		this.readyState = 3;
+	}
+}
+
+test('snapshot Welcome read by the engine = decoded in JS: text, seq, version, outbox re-applied', async () => {
+	const { fromBinary } = await import('@bufbuild/protobuf');
+	// the server's state: another replica's text plus the first of our ops
+	const src = engine.newDoc(11n);
+	const mk = (listen) => {
+		const c = new QuireClient({ url: 'ws://127.0.0.1:9/sync', docId: 'wel', engine, WebSocket: FakeWS, replica: 22n });
+		open.add(c);
+		c.errors = [];
+		c.on('error', (e) => c.errors.push(e));
+		c.patched = null;
+		if (listen) c.on('change', (ev) => {
+			let t = c.patched ?? '';
+			for (const p of ev.patches) t = t.slice(0, p.from16) + p.text + t.slice(p.to16);
+			c.patched = t;
+		});
+		return c;
+	};
+	try {
+		src.insert(0, 'hello 😀 wörld');
+		const viaWasm = mk(true), viaJs = mk(true), quiet = mk(false);
+		for (const c of [viaWasm, viaJs, quiet]) {
+			c.insert(0, 'mine1 ');
+			if (c !== quiet) c.patched = c.text;
+		}
+		for (const op of viaWasm.unacked) src.apply(op); // the server has these
+		for (const c of [viaWasm, viaJs, quiet]) {
+			c.insert(2, 'Z😀'); // these it lacks
+			if (c !== quiet) c.patched = c.text;
+		}
+		const welcome = (headSeq, extra = {}) => toBinary(ServerMessageSchema, create(ServerMessageSchema, {
+			doc: 1,
+			msg: {
+				case: 'welcome',
+				value: {
+					protocolVersion: 1, headSeq: BigInt(headSeq), ...extra,
+					snapshotOpt: {
+						case: 'snapshot',
+						value: { format: 1, docId: 'wel', seq: 5n, version: src.version(), state: src.encode() },
+					},
+				},
+			},
+		}));
+		const bytes = welcome(7);
+		for (const c of [viaWasm, quiet]) {
+			c.connect();
+			FakeWS.last.onopen();
+			FakeWS.last.onmessage({ data: bytes });
+		}
+		viaJs.onWelcome(fromBinary(ServerMessageSchema, bytes).msg.value); // the protobuf-es path
+		for (const c of [viaWasm, quiet]) {
+			assert.equal(c.text, viaJs.text);
+			assert.equal(c.lastSeq, 5);
+			assert.equal(c.headSeq, 7);
+			assert.equal(c.live, false, 'catching up to head_seq 7');
+			assert.equal(c.readOnly, false);
+			assert.deepEqual(c.doc.version(), viaJs.doc.version());
+			assert.deepEqual(c.unacked, viaJs.unacked);
+			assert.equal(c.doc.progress, vvSum(c.doc));
+			assert.equal(c.doc.length16, c.text.length);
+			assert.equal(c.stats.snapshots, 1);
+			assert.deepEqual(c.errors, []);
+		}
+		assert.equal(viaWasm.unacked.length, viaJs.unacked.length);
+		assert.ok(viaJs.unacked.length > 0 && viaJs.unacked.every((op) => op.counter >= 6), 'acked up to the snapshot');
+		const t = viaWasm.text;
+		assert.ok(t.includes('hello 😀 wörld') && t.includes('Z😀') && t.split('m').length - 1 === 1, t);
+		assert.equal(viaWasm.patched, t, 'the reset patch gives the new text');
+		assert.equal(viaJs.patched, t);
+		assert.equal(quiet.patched, null, 'nobody listened: no diff');
+		// head_seq reached: live at once, the re-applied ops go out again
+		const live = mk(false);
+		live.insert(0, 'mine1 ');
+		live.insert(2, 'Z😀');
+		live.connect();
+		const ws = FakeWS.last;
+		ws.onopen();
+		ws.onmessage({ data: welcome(5, { readOnly: false }) });
+		assert.equal(live.live, true);
+		assert.equal(live.text, t);
+		assert.ok(ws.sent.length >= 2, 'Hello, then the Update of the unacked ops');
+		assert.equal(live.doc.outboxUnsent, 0);
+	} finally {
+		src.free();
+	}
+});
+
+test('Welcome read by the engine: no snapshot, read-only, wrong version, bad snapshot, bad protobuf', async () => {
+	const mk = () => {
+		const c = new QuireClient({ url: 'ws://127.0.0.1:9/sync', docId: 'w2', engine, WebSocket: FakeWS, replica: 33n });
+		open.add(c);
+		c.errors = [];
+		c.on('error', (e) => c.errors.push(e));
+		c.connect();
+		FakeWS.last.onopen();
+		return c;
+	};
+	const msg = (value) => toBinary(ServerMessageSchema, create(ServerMessageSchema, { doc: 1, msg: { case: 'welcome', value } }));
+	const a = mk();
+	a.insert(0, 'keep');
+	FakeWS.last.onmessage({ data: msg({ protocolVersion: 1, headSeq: 0n, readOnly: true }) });
+	assert.equal(a.live, true);
+	assert.equal(a.readOnly, true);
+	assert.equal(a.stats.snapshots, 0);
+	assert.equal(a.text, 'keep');
+
+	const b = mk();
+	FakeWS.last.onmessage({ data: msg({ protocolVersion: 9, headSeq: 3n }) });
+	assert.equal(b.state, 'refused');
+	assert.equal(b.errors[0].codeName, 'UNSUPPORTED_VERSION');
+
+	const c = mk();
+	c.insert(0, 'still here');
+	const bad = msg({
+		protocolVersion: 1, headSeq: 4n,
+		snapshotOpt: { case: 'snapshot', value: { format: 1, docId: 'w2', seq: 4n, version: [], state: new Uint8Array([1, 2, 3, 4, 5]) } },
+	});
+	FakeWS.last.onmessage({ data: bad });
+	assert.equal(c.errors[0]?.codeName, 'SNAPSHOT');
+	assert.equal(c.text, 'still here', 'the state is kept');
+	assert.equal(c.lastSeq, 0);
+	assert.equal(c.live, false);
+	c.disconnect();
+
+	const d = mk();
+	// ServerMessage{doc 1, welcome: {head_seq: <truncated varint>}}
+	FakeWS.last.onmessage({ data: new Uint8Array([0x08, 0x01, 0x12, 0x02, 0x10, 0x80]) });
+	assert.equal(d.errors[0]?.codeName, 'DECODE');
+	assert.equal(d.live, false);
+});

@@ -76,6 +76,11 @@ typedef struct qb_doc {
 	double res_seq;
 	uint32_t res_changes, res_echoes, res_errors, res_gap;
 	int res_error;
+	/* qb_recv of a Welcome: its fields; the snapshot's state stays in `in`
+	 * (at wel_state, wel_state_len) for qb_welcome_load */
+	uint32_t wel_version, wel_read_only, wel_snapshot, wel_mine;
+	double wel_head_seq, wel_seq;
+	size_t wel_state, wel_state_len;
 } qb_doc;
 
 static int qb__reserve(uint8_t **buf, size_t *cap, size_t need)
@@ -1044,12 +1049,111 @@ static int qb__change(qb_doc *q, qb_rd ops)
 	return CRDT_OK;
 }
 
+/* ---- protobuf: reading a Welcome ---------------------------------------------- */
+
+/* Read Snapshot fields: seq, our replica's next counter in the version, the
+ * state (left in the input buffer). -1 for bad protobuf. */
+static int qb__snapshot(qb_doc *q, qb_rd r)
+{
+	unsigned f, wt;
+	uint64_t v;
+	qb_rd sub, x;
+	crdt_replica own = crdt_doc_replica(q->doc);
+	while (r.p < r.end) {
+		if (qb__field(&r, &f, &wt, &v, &sub) < 0)
+			return -1;
+		if (f == 3 && wt == 0) {
+			q->wel_seq = (double)v;
+		} else if (f == 4 && wt == 2) { /* VersionEntry {replica, next} */
+			uint64_t rep = 0, next = 0;
+			while (sub.p < sub.end) {
+				if (qb__field(&sub, &f, &wt, &v, &x) < 0)
+					return -1;
+				if (f == 1 && wt == 0)
+					rep = v;
+				else if (f == 2 && wt == 0)
+					next = v;
+			}
+			if (rep == own)
+				q->wel_mine = (uint32_t)next;
+		} else if (f == 5 && wt == 2) {
+			q->wel_state = (size_t)(sub.p - q->in);
+			q->wel_state_len = (size_t)(sub.end - sub.p);
+		}
+	}
+	return 0;
+}
+
+/* Read the Welcome of the ServerMessage in `in` into the wel_* fields.
+ * Returns 2, or -200 when the Welcome is not valid protobuf (the caller
+ * decodes it itself and reports the error). */
+static int qb__welcome(qb_doc *q, uint32_t len)
+{
+	qb_rd r = {q->in, q->in + len}, sub, w;
+	unsigned f, wt;
+	uint64_t v;
+	q->wel_version = q->wel_read_only = q->wel_snapshot = q->wel_mine = 0;
+	q->wel_head_seq = q->wel_seq = 0;
+	q->wel_state = q->wel_state_len = 0;
+	while (r.p < r.end) {
+		if (qb__field(&r, &f, &wt, &v, &sub) < 0)
+			return -200;
+		if (f != 2 || wt != 2)
+			continue;
+		/* a repeated message field merges: read every occurrence */
+		while (sub.p < sub.end) {
+			if (qb__field(&sub, &f, &wt, &v, &w) < 0)
+				return -200;
+			if (f == 1 && wt == 0) {
+				q->wel_version = (uint32_t)v;
+			} else if (f == 2 && wt == 0) {
+				q->wel_head_seq = (double)v;
+			} else if (f == 4 && wt == 0) {
+				q->wel_read_only = v != 0;
+			} else if (f == 3 && wt == 2) {
+				q->wel_snapshot = 1;
+				if (qb__snapshot(q, w) < 0)
+					return -200;
+			}
+		}
+	}
+	return 2;
+}
+
+QB_EXPORT("qb_wel_version") uint32_t qb_wel_version(const qb_doc *q) { return q->wel_version; }
+QB_EXPORT("qb_wel_head_seq") double qb_wel_head_seq(const qb_doc *q) { return q->wel_head_seq; }
+QB_EXPORT("qb_wel_read_only") uint32_t qb_wel_read_only(const qb_doc *q) { return q->wel_read_only; }
+QB_EXPORT("qb_wel_snapshot") uint32_t qb_wel_snapshot(const qb_doc *q) { return q->wel_snapshot; }
+QB_EXPORT("qb_wel_seq") double qb_wel_seq(const qb_doc *q) { return q->wel_seq; }
+
+/*
+ * Load the snapshot of the Welcome read by the last qb_recv (its bytes are
+ * still in the input buffer) in place of the document, in one call: the
+ * outbox counts as acknowledged up to our replica's next counter in the
+ * snapshot's version, and what is left of it is applied again (PROTOCOL
+ * 5.4). Returns how many outbox ops failed (the first status: qb_res_error),
+ * or a negative status when the state is unusable (nothing changed).
+ */
+QB_EXPORT("qb_welcome_load") int qb_welcome_load(qb_doc *q)
+{
+	if (!q->wel_snapshot)
+		return CRDT_EINVAL;
+	int rc = qb_load(q, q->in + q->wel_state, q->wel_state_len);
+	if (rc < 0)
+		return rc;
+	rc = qb__acked(q, q->wel_mine);
+	if (rc < 0)
+		return rc;
+	return (int)qb_outbox_reapply(q);
+}
+
 /*
  * Handle the ServerMessage of `len` bytes in the qb_in buffer if it is a
  * Changes: apply every change after last_seq in order, in one call, with
  * their patches in the patch list. Returns the message's kind (its oneof
- * field number: 3 for Changes, which are handled here; any other kind is
- * left to the caller) or -1 for bad protobuf. Results: qb_res_seq (the new
+ * field number: 3 for Changes, which are handled here; 2 for a Welcome,
+ * read into qb_wel_* and qb_welcome_load, -200 if its protobuf is bad; any
+ * other kind is left to the caller) or -1 for bad protobuf. Results: qb_res_seq (the new
  * last seq), qb_res_changes (changes applied), qb_res_echoes (our own ops
  * met: they count as acknowledged), qb_res_errors / qb_res_error (ops the
  * engine refused and the first status), qb_res_gap (a change after a gap:
@@ -1072,6 +1176,8 @@ QB_EXPORT("qb_recv") int qb_recv(qb_doc *q, uint32_t len, double last_seq)
 		if (f >= 2 && f <= 7 && wt == 2)
 			kind = f;
 	}
+	if (kind == 2)
+		return qb__welcome(q, len);
 	if (kind != 3)
 		return (int)kind;
 	r.p = q->in;

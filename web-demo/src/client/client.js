@@ -5,7 +5,11 @@
 // WebSocket implementation with the browser API (the browser's, or the `ws`
 // package in node). The CRDT is crdt/ in WebAssembly (engine.js), and so is
 // the hot path: a Changes message goes into wasm as its raw bytes and is
-// decoded and applied there in one call (no per-op JS objects); the engine
+// decoded and applied there in one call (no per-op JS objects), and so is a
+// Welcome: its snapshot is decoded from those bytes and loaded, our
+// unacknowledged ops re-applied, in one call; the text is read from the
+// engine only when someone asks for it (a 'change' listener gets the reset
+// patch, diffed against the text before); the engine
 // keeps our unacknowledged ops (the outbox) and encodes Updates from them;
 // it tracks where the characters outside the BMP are, so code point <->
 // UTF-16 offsets cost a binary search, and the progress sum of the version
@@ -259,7 +263,8 @@ export class QuireClient {
 			if (typeof data === 'string') return;
 			const bytes = ArrayBuffer.isView(data) ? data : new Uint8Array(data);
 			// Changes (nearly every message) are decoded and applied by the
-			// engine in one call; the rest is decoded here.
+			// engine in one call, a Welcome is read there; the rest is decoded
+			// here (so is a Welcome the engine could not read: kind 0).
 			let r;
 			try {
 				r = this.doc.recv(bytes, this.lastSeq);
@@ -269,6 +274,10 @@ export class QuireClient {
 			}
 			if (r.kind === 3 || r.kind === -1) {
 				this.onChanges(r);
+				return;
+			}
+			if (r.kind === 2) {
+				this.onWelcome(r);
 				return;
 			}
 			let msg;
@@ -491,12 +500,17 @@ export class QuireClient {
 		}
 	}
 
+	// w: the engine's reading of the Welcome (doc.recv: {version, headSeq,
+	// readOnly, snapshot, snapshotSeq}; its snapshot is loaded from the
+	// engine's input buffer) or a decoded protobuf Welcome.
 	onWelcome(w) {
-		if (w.protocolVersion !== PROTOCOL_VERSION) {
+		const wasm = w.kind === 2;
+		const version = wasm ? w.version : w.protocolVersion;
+		if (version !== PROTOCOL_VERSION) {
 			this.refused = true;
 			this.emit('error', {
 				code: ErrorCode.UNSUPPORTED_VERSION, codeName: 'UNSUPPORTED_VERSION',
-				message: `server answered protocol version ${w.protocolVersion}`, fatal: true,
+				message: `server answered protocol version ${version}`, fatal: true,
 			});
 			this.dropSocket(1000);
 			this.setState('refused');
@@ -504,29 +518,52 @@ export class QuireClient {
 		}
 		this.readOnly = w.readOnly;
 		this.headSeq = Number(w.headSeq);
-		if (w.snapshotOpt.case === 'snapshot') this.loadSnapshot(w.snapshotOpt.value);
+		if (wasm ? w.snapshot : w.snapshotOpt.case === 'snapshot') {
+			if (!this.loadSnapshot(wasm ? null : w.snapshotOpt.value, wasm ? w.snapshotSeq : 0)) return;
+		}
 		if (this.lastSeq >= this.headSeq) this.goLive();
 		else this.emitStatus();
 	}
 
-	loadSnapshot(s) {
-		const prev = this.text;
-		this.doc.load(s.state);
+	// The snapshot of a Welcome replaces the state: s a protobuf Snapshot, or
+	// null for the one the engine has just read (doc.welcomeLoad: decoded in
+	// place, no copy). Returns false (connection dropped) if it is unusable.
+	loadSnapshot(s, seq) {
+		// the text before, only when someone listens for the patch
+		const prev = this.listened('change') ? this.text : null;
+		let r;
+		try {
+			if (s) {
+				this.doc.load(s.state);
+				// Re-apply our ops the snapshot may lack (PROTOCOL 5.4); known ones
+				// are duplicates. Ops that no longer fit (the server lost changes)
+				// are dropped.
+				const mine = s.version.find((e) => e.replica === this.replica);
+				this.serverHas(mine ? mine.next : 0);
+				r = this.doc.outboxReapply();
+			} else {
+				r = this.doc.welcomeLoad(); // the same, in one engine call
+			}
+		} catch (err) {
+			this.emit('error', { code: err.code ?? 0, codeName: 'SNAPSHOT', message: String(err), fatal: false });
+			this.dropConnection();
+			return false;
+		}
 		this.stats.snapshots++;
-		// Re-apply our ops the snapshot may lack (PROTOCOL 5.4); known ones are
-		// duplicates. Ops that no longer fit (the server lost changes) are dropped.
-		const mine = s.version.find((e) => e.replica === this.replica);
-		this.serverHas(mine ? mine.next : 0);
-		const r = this.doc.outboxReapply();
 		if (r.failed) {
 			this.emit('error', {
 				code: r.status, codeName: 'RESYNC', fatal: false,
 				message: `${r.failed} unacknowledged op(s) no longer apply: ${this.engine.strerror(r.status)}`,
 			});
 		}
-		this.lastSeq = Number(s.seq);
-		this.resetText(prev, this.doc.text());
+		this.lastSeq = Number(s ? s.seq : seq);
+		if (prev !== null) {
+			this.resetText(prev, this.doc.text());
+		} else {
+			this.stale = true; // read from the engine when asked for
+		}
 		this.persistSoon();
+		return true;
 	}
 
 	// A Changes message, already applied by the engine in one call (doc.recv):

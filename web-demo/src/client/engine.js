@@ -16,7 +16,9 @@
 // encodeUpdate turns into Update bytes; recv applies a whole Changes message
 // given as bytes in one call; cpTo16 / u16ToCp / length16 convert offsets
 // with the engine's index of non-BMP characters; progress is the sum of the
-// version vector, kept by the engine.
+// version vector, kept by the engine. recv also reads a Welcome, whose
+// snapshot welcomeLoad then decodes in place (no protobuf-es objects, no
+// copy of the state).
 
 export const CRDT_OK = 0;
 export const CRDT_DUPLICATE = 1;
@@ -36,6 +38,9 @@ const dec = new TextDecoder();
 
 // source: a WebAssembly.Module, bytes (ArrayBuffer / Uint8Array), a URL or
 // a Response promise (browser: fetch('quire.wasm')).
+// (No warm-up runs at load: making V8 optimise the snapshot path ahead of
+// time cost 7-17 ms at every page load to save ~3 ms on the first
+// snapshot, a loss for a real user that only a benchmark would see as a gain.)
 export async function loadEngine(source) {
 	let instance;
 	if (source instanceof WebAssembly.Module) {
@@ -92,7 +97,10 @@ export class WasmDoc {
 		this.x = engine.x;
 		this.p = ptr;
 		this.replica = replica;
-		this.res = { kind: 0, seq: 0, changes: 0, echoes: 0, errors: 0, error: 0, gap: 0, patchCount: 0 };
+		this.res = {
+			kind: 0, seq: 0, changes: 0, echoes: 0, errors: 0, error: 0, gap: 0, patchCount: 0,
+			version: 0, headSeq: 0, readOnly: false, snapshot: false, snapshotSeq: 0,
+		};
 	}
 	free() {
 		if (this.p) this.x.qb_delete_doc(this.p);
@@ -231,8 +239,11 @@ export class WasmDoc {
 	}
 	// Hand a ServerMessage to the engine. A Changes message is applied there
 	// whole (every change after lastSeq, in order): returns { kind: 3, seq,
-	// changes, echoes, errors, error, gap, patchCount }. Other kinds return
-	// { kind } and are left to the caller; bad protobuf gives kind -1.
+	// changes, echoes, errors, error, gap, patchCount }. A Welcome is read
+	// there: { kind: 2, version, headSeq, readOnly, snapshot, snapshotSeq }
+	// (its snapshot stays in the engine's input buffer: welcomeLoad, before
+	// the next recv). Other kinds return { kind } and are left to the caller
+	// (0: a Welcome the engine could not read); bad protobuf gives kind -1.
 	// The result object is this doc's own, reused by the next call.
 	recv(bytes, lastSeq) {
 		const x = this.x, d = this.p, r = this.res;
@@ -240,8 +251,17 @@ export class WasmDoc {
 		if (!p) throw new CrdtError(-1, 'recv: out of memory');
 		this.e.heap().set(bytes, p);
 		const kind = x.qb_recv(d, bytes.length, lastSeq);
-		if (kind >= 0 && kind !== 3) {
-			r.kind = kind;
+		if (kind === 2) { // a Welcome, read by the engine (its snapshot: welcomeLoad)
+			r.kind = 2;
+			r.version = x.qb_wel_version(d);
+			r.headSeq = x.qb_wel_head_seq(d);
+			r.readOnly = x.qb_wel_read_only(d) !== 0;
+			r.snapshot = x.qb_wel_snapshot(d) !== 0;
+			r.snapshotSeq = r.snapshot ? x.qb_wel_seq(d) : 0;
+			return r;
+		}
+		if (kind >= 0 && kind !== 3 || kind === -200) {
+			r.kind = kind < 0 ? 0 : kind; // -200: a Welcome the engine could not read
 			return r;
 		}
 		r.kind = kind < 0 ? -1 : 3;
@@ -253,6 +273,15 @@ export class WasmDoc {
 		r.gap = x.qb_res_gap(d);
 		r.patchCount = x.qb_patch_count(d);
 		return r;
+	}
+	// Load the snapshot of the Welcome the last recv read, in place of the
+	// state (no copy: it is decoded from the engine's input buffer); the
+	// outbox is acknowledged up to our counter in the snapshot's version and
+	// the rest applied again (PROTOCOL 5.4). Returns { failed, status } as
+	// outboxReapply; throws (state unchanged) when the snapshot is unusable.
+	welcomeLoad() {
+		const n = this.check(this.x.qb_welcome_load(this.p), 'load snapshot');
+		return { failed: n, status: n ? this.x.qb_res_error(this.p) : 0 };
 	}
 	readOps() {
 		const x = this.x, d = this.p;
