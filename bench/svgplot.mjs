@@ -8,11 +8,12 @@
 // Both return an SVG document (string). Colours are fixed per series name so
 // one server has the same colour in every plot.
 
-const W = 720, H = 420, M = { l: 78, r: 170, t: 44, b: 58 };
+const W = 760, H = 420, M = { l: 78, r: 210, t: 44, b: 58 };
 const PALETTE = { quire: '#1b7f3b', hocuspocus: '#3b5bdb', 'y-websocket': '#e8590c', ywebsocket: '#e8590c' };
 const EXTRA = ['#862e9c', '#c92a2a', '#0b7285', '#5f3dc4', '#495057'];
 
 function colour(name, i) {
+	if (name.includes('C clients')) return '#0b7285'; // quire-load's figures next to the node harness's
 	const key = Object.keys(PALETTE).find((k) => name.toLowerCase().startsWith(k));
 	return key ? PALETTE[key] : EXTRA[i % EXTRA.length];
 }

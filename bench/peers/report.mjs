@@ -77,3 +77,35 @@ by('S5replay').map((r) => {
 		st ? st.storedDocBytes + (st.snapshotZstdBytes !== undefined ? ` (snapshot ${st.snapshotZstdBytes} zstd + log ${st.logBytes} in ${st.logChanges} changes)` : '') : 'n/a (in memory)',
 		v ? (v.error ? err(v) : v.firstConnectToSyncedMs) : 'n/a', v ? load(r.server, r.docId) : 'n/a', v ? v.textMatches : 'n/a'];
 }));
+
+// Medians over every file given: one row per server and S1 setting or S4,
+// with the number of runs it is the median of.
+const runs = new Set(rows.filter((r) => r.scenario === 'machine').map((r) => r.started)).size;
+if (runs > 1) {
+	const med = (xs) => {
+		const s = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+		if (s.length === 0) return '';
+		const m = s.length >> 1;
+		return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(2);
+	};
+	const groups = new Map();
+	for (const r of by('S1').filter((r) => !r.error)) {
+		const k = `${r.server}|${r.observers}|${r.rateTarget}`;
+		if (!groups.has(k)) groups.set(k, []);
+		groups.get(k).push(r);
+	}
+	console.log(`### Medians over ${runs} runs: S1`);
+	table(['server', 'observers', 'rate', 'runs', 'p50 ms', 'p99 ms', 'max ms', 'delivered edits/s', 'server CPU %', 'loadgen CPU %'],
+		[...groups.values()].map((g) => [g[0].server, g[0].observers, g[0].rateTarget, g.length,
+			med(g.map((r) => r.latencyMs.p50)), med(g.map((r) => r.latencyMs.p99)), med(g.map((r) => r.latencyMs.max)),
+			med(g.map((r) => r.deliveredEditsPerSec)), med(g.map((r) => r.serverCpuPct)), med(g.map((r) => r.loadgenCpuPct))]));
+	const s4 = new Map();
+	for (const r of by('S4').filter((r) => !r.error)) {
+		if (!s4.has(r.server)) s4.set(r.server, []);
+		s4.get(r.server).push(r);
+	}
+	console.log(`### Medians over ${runs} runs: S4`);
+	table(['server', 'runs', 'reconnect → synced ms', 'bytes received', 'messages'],
+		[...s4.values()].map((g) => [g[0].server, g.length, med(g.map((r) => r.reconnectToSyncedEventMs)),
+			med(g.map((r) => r.bytesReceivedOnReconnect)), med(g.map((r) => r.msgsReceivedOnReconnect))]));
+}
