@@ -222,6 +222,49 @@ void qserver_cleanup(qserver *q)
 	remove_tree(q->dir);
 }
 
+bool qserver_log_has(const qserver *q, const char *needle)
+{
+	FILE *fp = fopen(q->log, "r");
+	if (fp == NULL)
+		return false;
+	char line[2048];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, fp))
+		found = strstr(line, needle) != NULL;
+	fclose(fp);
+	return found;
+}
+
+uint64_t qserver_metric(int port, const char *name, int timeout_ms)
+{
+	static char body[65536];
+	int status = 0;
+	if (qhttp_get(port, "/metrics", &status, body, sizeof body, timeout_ms) != 0 ||
+	    status != 200)
+		return UINT64_MAX;
+	char key[160];
+	snprintf(key, sizeof key, "\n%s ", name);
+	const char *p = strstr(body, key);
+	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
+}
+
+int qfixture_setup(void **state)
+{
+	qfixture *f = calloc(1, sizeof *f);
+	*state = f;
+	return f ? 0 : -1;
+}
+
+int qfixture_teardown(void **state)
+{
+	qfixture *f = *state;
+	if (f != NULL) {
+		qserver_cleanup(&f->srv);
+		free(f);
+	}
+	return 0;
+}
+
 /* ---- sockets ------------------------------------------------------------------------ */
 
 static int tcp_connect(int port, int rcvbuf, int timeout_ms)

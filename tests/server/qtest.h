@@ -56,6 +56,24 @@ void qserver_dump_log(const qserver *q);
 /* Remove the temporary folder. */
 void qserver_cleanup(qserver *q);
 
+/* Whether a line of the server's log contains needle. */
+bool qserver_log_has(const qserver *q, const char *needle);
+
+/* The value of the metric line "name value" (name with its labels) in GET
+ * /metrics, or UINT64_MAX (no answer within timeout_ms, not 200, absent). */
+uint64_t qserver_metric(int port, const char *name, int timeout_ms);
+
+/* The fixture of a test with one server (CMocka state). */
+typedef struct qfixture {
+	qserver srv;
+} qfixture;
+
+/* CMocka setup: a zeroed qfixture in *state. */
+int qfixture_setup(void **state);
+
+/* CMocka teardown: remove the server's folder and free the qfixture. */
+int qfixture_teardown(void **state);
+
 /* ---- HTTP -------------------------------------------------------------------------- */
 
 /* GET path; *status and the body (NUL-terminated, cut at cap) filled.

@@ -1,9 +1,12 @@
 /*
- * sectest.h - helpers shared by the security and limits tests
- * (test_server_auth.c, test_server_limits.c): start a server with flags,
- * join with a token, expect a given Error, read a metric, and a raw
+ * sectest.h - CMocka helpers shared by the server tests
+ * (test_server_auth.c, test_server_limits.c, test_server_integration.c,
+ * test_server_coalesce.c, test_server_storage_faults.c): start a server
+ * with flags, join a document, expect an Ack, a given Error or silence,
+ * compare a client's text, read a metric, join with a token, and a raw
  * WebSocket upgrade that can send an Origin header and report the HTTP
- * status (qtest.h's ws_connect cannot). Static functions, CMocka asserts.
+ * status (qtest.h's ws_connect cannot). Static functions, CMocka asserts,
+ * every wait bounded by T_MS (or QUIET_MS for silence).
  */
 #ifndef QUIRE_SECTEST_H
 #define QUIRE_SECTEST_H
@@ -19,27 +22,6 @@
 #define T_MS 5000    /* the longest any single expected message may take */
 #define QUIET_MS 300 /* "nothing else arrives" */
 
-typedef struct fixture {
-	qserver srv;
-} fixture;
-
-static inline int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	*state = f;
-	return f ? 0 : -1;
-}
-
-static inline int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f != NULL) {
-		qserver_cleanup(&f->srv);
-		free(f);
-	}
-	return 0;
-}
-
 /* Start the server with these extra flags (NULL-terminated) or fail. */
 #define START(f, ...)                                                  \
 	do {                                                           \
@@ -47,6 +29,32 @@ static inline int teardown(void **state)
 		assert_int_equal(qserver_init(&(f)->srv), 0);          \
 		assert_int_equal(qserver_start(&(f)->srv, extra_), 0); \
 	} while (0)
+
+/* Connect as replica r, Hello for doc at last_seq, wait for the Welcome. */
+static inline void join_at(qclient *c, int port, crdt_replica r, const char *doc, uint64_t last_seq)
+{
+	assert_int_equal(qc_connect(c, port, r), 0);
+	assert_int_equal(qc_hello(c, doc, last_seq, 0), 0);
+	assert_int_equal(qc_expect(c, WIRE_SERVER_WELCOME, T_MS), 1);
+}
+
+/* The client's document text is exactly want. */
+static inline void assert_text(const qclient *c, const char *want)
+{
+	char *t = qc_text(c);
+	assert_non_null(t);
+	assert_string_equal(t, want);
+	free(t);
+}
+
+/* The next message is Ack{batch, seq}. */
+static inline void expect_ack(qclient *c, uint64_t batch, uint64_t seq)
+{
+	assert_int_equal(qc_recv(c, T_MS), 1);
+	assert_int_equal(c->m->kind, WIRE_SERVER_ACK);
+	assert_int_equal(c->m->ack.client_batch, batch);
+	assert_int_equal(c->m->ack.seq, seq);
+}
 
 /* Hello for doc_id on q's handle with a token. 0 or -1. */
 static inline int hello_token(qclient *q, const char *doc_id, const char *token)
@@ -64,6 +72,7 @@ static inline int hello_token(qclient *q, const char *doc_id, const char *token)
 	return ws_send(&q->ws, q->out.data, q->out.len);
 }
 
+/* The next message is Error `code`. */
 static inline void expect_error(qclient *c, int code)
 {
 	assert_int_equal(qc_recv(c, T_MS), 1);
@@ -73,6 +82,7 @@ static inline void expect_error(qclient *c, int code)
 			 c->m->error.message ? c->m->error.message : "");
 }
 
+/* Nothing arrives within QUIET_MS. */
 static inline void expect_quiet(qclient *c)
 {
 	int r = qc_recv(c, QUIET_MS);
@@ -85,28 +95,7 @@ static inline void expect_quiet(qclient *c)
  * UINT64_MAX. */
 static inline uint64_t metric(int port, const char *name)
 {
-	static char body[65536];
-	int status = 0;
-	if (qhttp_get(port, "/metrics", &status, body, sizeof body, T_MS) != 0 || status != 200)
-		return UINT64_MAX;
-	char key[160];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *p = strstr(body, key);
-	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
-}
-
-/* Whether the server's log contains `needle`. */
-static inline bool log_has(const qserver *q, const char *needle)
-{
-	FILE *fp = fopen(q->log, "r");
-	if (fp == NULL)
-		return false;
-	char line[2048];
-	bool found = false;
-	while (!found && fgets(line, sizeof line, fp))
-		found = strstr(line, needle) != NULL;
-	fclose(fp);
-	return found;
+	return qserver_metric(port, name, T_MS);
 }
 
 /*

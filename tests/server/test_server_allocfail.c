@@ -166,19 +166,6 @@ static void ping(run *r, qclient *c, const char *what)
 	check(r, c, s != 0 ? ANS_CLOSED : await(c, WIRE_SERVER_PONG, T_MS), what);
 }
 
-static bool log_has(const qserver *q, const char *needle)
-{
-	FILE *f = fopen(q->log, "r");
-	if (f == NULL)
-		return false;
-	char line[2048];
-	bool found = false;
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 static unsigned long long log_number_after(const qserver *q, const char *prefix)
 {
 	FILE *f = fopen(q->log, "r");
@@ -259,7 +246,7 @@ static void check_run(run *r)
 	static const char *bad[] = {"AddressSanitizer", "LeakSanitizer",
 				    "runtime error:", "Assertion", "Segmentation"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		if (log_has(q, bad[i])) {
+		if (qserver_log_has(q, bad[i])) {
 			qserver_dump_log(q);
 			fail_msg("N=%ld: the server's log has \"%s\"", r->n, bad[i]);
 		}
@@ -269,7 +256,7 @@ static void check_run(run *r)
 			 r->exit_status);
 	}
 	if (!r->started || r->exit_status != 0) {
-		if (r->exit_status == 0 || !log_has(q, "quire-server: ")) {
+		if (r->exit_status == 0 || !qserver_log_has(q, "quire-server: ")) {
 			qserver_dump_log(q);
 			fail_msg("N=%ld: exit status %d without a \"quire-server: \" message", r->n,
 				 r->exit_status);
@@ -336,7 +323,7 @@ static void test_server_allocfail_every_n(void **state)
 		r.n = n;
 		run_session(&r);
 		check_run(&r);
-		bool hit_it = log_has(&r.srv, "quire-alloc: allocation ");
+		bool hit_it = qserver_log_has(&r.srv, "quire-alloc: allocation ");
 		runs++;
 		hit += hit_it;
 		qserver_cleanup(&r.srv);

@@ -305,10 +305,10 @@ static void test_server_auth_secret_rules(void **state)
 
 static void test_server_auth_open_is_loud(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "error");
-	assert_true(log_has(&f->srv, "WARNING: no --token-secret: the server is OPEN"));
-	assert_true(log_has(&f->srv, "origins: any Origin"));
+	assert_true(qserver_log_has(&f->srv, "WARNING: no --token-secret: the server is OPEN"));
+	assert_true(qserver_log_has(&f->srv, "origins: any Origin"));
 	static char body[512];
 	int status = 0;
 	assert_int_equal(qhttp_get(f->srv.port, "/healthz", &status, body, sizeof body, T_MS), 0);
@@ -329,10 +329,10 @@ static void test_server_auth_open_is_loud(void **state)
 
 static void test_server_auth_refusals(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--token-secret", KEY, "--log-level", "debug");
-	assert_true(log_has(&f->srv, "auth: signed tokens required"));
-	assert_false(log_has(&f->srv, "server is OPEN"));
+	assert_true(qserver_log_has(&f->srv, "auth: signed tokens required"));
+	assert_false(qserver_log_has(&f->srv, "server is OPEN"));
 	static char body[512];
 	int status = 0;
 	assert_int_equal(qhttp_get(f->srv.port, "/healthz", &status, body, sizeof body, T_MS), 0);
@@ -388,9 +388,9 @@ static void test_server_auth_refusals(void **state)
 	qc_free(&a);
 	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
 	/* tokens never reach the log */
-	assert_false(log_has(&f->srv, tok));
-	assert_false(log_has(&f->srv, strrchr(rd, '.') + 1));
-	assert_true(log_has(&f->srv, "authenticated as 'alice'"));
+	assert_false(qserver_log_has(&f->srv, tok));
+	assert_false(qserver_log_has(&f->srv, strrchr(rd, '.') + 1));
+	assert_true(qserver_log_has(&f->srv, "authenticated as 'alice'"));
 }
 
 typedef struct author_seen {
@@ -408,7 +408,7 @@ static int author_row(void *ctx, const store_change_row *row)
 
 static void test_server_auth_read_only_member(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--token-secret", KEY);
 	char wtok[SRV_TOKEN_MAX + 1], rtok[SRV_TOKEN_MAX + 1];
 	mint("writer", "team/*", true, now_s() + 60, wtok, sizeof wtok);
@@ -495,7 +495,7 @@ static int run_token_cmd(const char *args, char *out, size_t cap)
 
 static void test_server_auth_token_command_and_file(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	assert_int_equal(qserver_init(&f->srv), 0);
 	char path[400];
 	snprintf(path, sizeof path, "%s/secret", f->srv.dir);
@@ -530,16 +530,16 @@ static void test_server_auth_token_command_and_file(void **state)
 	/* a secret under 16 bytes keeps the server from starting */
 	const char *const weak[] = {"--token-secret", "too-short", NULL};
 	assert_int_not_equal(qserver_start(&f->srv, weak), 0);
-	assert_true(log_has(&f->srv, "at least 16 bytes"));
+	assert_true(qserver_log_has(&f->srv, "at least 16 bytes"));
 }
 
 static void test_server_auth_origin_allow_list(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--allow-origin", "https://good.example", "--allow-origin",
 	      "http://localhost:5173");
-	assert_true(log_has(&f->srv, "origins: WebSocket upgrades only from "
-				     "https://good.example,http://localhost:5173"));
+	assert_true(qserver_log_has(&f->srv, "origins: WebSocket upgrades only from "
+					     "https://good.example,http://localhost:5173"));
 	int port = f->srv.port;
 	assert_int_equal(raw_upgrade(port, "https://evil.example", NULL, 0), 403);
 	assert_int_equal(raw_upgrade(port, "https://good.example.evil", NULL, 0), 403);
@@ -564,7 +564,7 @@ static void test_server_auth_origin_allow_list(void **state)
 	assert_int_equal(qhttp_get(port, "/healthz", &status, body, sizeof body, T_MS), 0);
 	assert_int_equal(status, 200);
 	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
-	assert_true(log_has(&f->srv, "Origin https://evil.example is not allowed"));
+	assert_true(qserver_log_has(&f->srv, "Origin https://evil.example is not allowed"));
 }
 
 static void test_server_auth_origin_unit(void **state)
@@ -616,13 +616,16 @@ int main(void)
 		cmocka_unit_test(test_server_auth_secret_rules),
 		cmocka_unit_test(test_server_auth_origin_unit),
 		cmocka_unit_test(test_server_auth_origin_settings),
-		cmocka_unit_test_setup_teardown(test_server_auth_open_is_loud, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_auth_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_auth_read_only_member, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_auth_token_command_and_file, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_auth_origin_allow_list, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_server_auth_open_is_loud, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_auth_refusals, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_auth_read_only_member, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_auth_token_command_and_file,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_auth_origin_allow_list, qfixture_setup,
+						qfixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

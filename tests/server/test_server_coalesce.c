@@ -24,50 +24,7 @@
 #include <zlib.h>
 
 #include "qtest.h"
-
-#define T_MS 5000    /* the longest any single expected message may take */
-#define QUIET_MS 300 /* "nothing else arrives" */
-
-typedef struct fixture {
-	qserver srv;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	*state = f;
-	return f ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f != NULL) {
-		qserver_cleanup(&f->srv);
-		free(f);
-	}
-	return 0;
-}
-
-static uint64_t metric(int port, const char *name)
-{
-	static char body[65536];
-	int status = 0;
-	if (qhttp_get(port, "/metrics", &status, body, sizeof body, T_MS) != 0 || status != 200)
-		return UINT64_MAX;
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *p = strstr(body, key);
-	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
-}
-
-static void expect_ack(qclient *c, uint64_t batch, uint64_t seq)
-{
-	assert_int_equal(qc_recv(c, T_MS), 1);
-	assert_int_equal(c->m->kind, WIRE_SERVER_ACK);
-	assert_int_equal(c->m->ack.client_batch, batch);
-	assert_int_equal(c->m->ack.seq, seq);
-}
+#include "sectest.h"
 
 /* ws_client.inflate (RFC 7692 7.2.2): append the empty stored block's tail
  * and inflate with the connection's stream. */
@@ -112,7 +69,7 @@ static int inflate_msg(ws_client *c)
 	return 0;
 }
 
-static void backlog(fixture *f, bool deflate)
+static void backlog(qfixture *f, bool deflate)
 {
 	const char *const extra[] = {"--max-msgs-per-s",
 				     "0",
@@ -225,9 +182,10 @@ static void test_server_coalesce_backlog_deflate(void **state) { backlog(*state,
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_server_coalesce_backlog, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_coalesce_backlog_deflate, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_server_coalesce_backlog, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_coalesce_backlog_deflate,
+						qfixture_setup, qfixture_teardown),
 	};
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);

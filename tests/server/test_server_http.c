@@ -40,27 +40,6 @@
 #define T_MS 5000
 #define QUIET_MS 300
 
-typedef struct fixture {
-	qserver srv;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	*state = f;
-	return f ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f != NULL) {
-		qserver_cleanup(&f->srv);
-		free(f);
-	}
-	return 0;
-}
-
 #define START(f, ...)                                                  \
 	do {                                                           \
 		const char *const extra_[] = {__VA_ARGS__, NULL};      \
@@ -550,7 +529,7 @@ static uint64_t metric(int port, const char *name)
 
 static void test_http_get_json_and_text(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	int port = f->srv.port;
 	qclient a;
@@ -608,7 +587,7 @@ static void test_http_get_json_and_text(void **state)
 
 static void test_http_get_unloaded_document_and_errors(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--idle-unload-ms", "100");
 	int port = f->srv.port;
 	qclient a;
@@ -665,7 +644,7 @@ static void test_http_get_unloaded_document_and_errors(void **state)
 
 static void test_http_json_escaping(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	qclient a;
@@ -698,7 +677,7 @@ static void test_http_json_escaping(void **state)
 
 static void test_http_large_document(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	qclient a;
@@ -739,7 +718,7 @@ static void test_http_large_document(void **state)
 
 static void test_sse_live_events_follow_the_text(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	int port = f->srv.port;
 	qclient a;
@@ -794,7 +773,7 @@ static void test_sse_live_events_follow_the_text(void **state)
 
 static void test_sse_resume_with_last_event_id(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	int port = f->srv.port;
 	qclient a;
@@ -854,7 +833,7 @@ static void test_sse_resume_with_last_event_id(void **state)
 
 static void test_sse_trimmed_log_gives_reset(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--snapshot-every", "2", "--keep-changes", "1", "--log-level", "debug");
 	int port = f->srv.port;
 	qclient a;
@@ -894,7 +873,7 @@ static void test_sse_trimmed_log_gives_reset(void **state)
 
 static void test_sse_closed_cleanly_on_sigterm(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	qclient a;
@@ -966,7 +945,7 @@ static const char pmd_offer[] = "permessage-deflate; client_max_window_bits";
 
 static void test_ws_permessage_deflate(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	/* a client that does not offer it: no extension, plain frames */
@@ -1057,7 +1036,7 @@ static void test_ws_permessage_deflate(void **state)
  * another connection's message), and nobody else's state is touched. */
 static void test_ws_shared_decoder_keeps_connections_apart(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	qclient a, b;
@@ -1098,7 +1077,7 @@ static void test_ws_shared_decoder_keeps_connections_apart(void **state)
  * looked up, so an unknown document answers 404 only to a valid token). */
 static void test_http_requires_a_token_when_a_secret_is_set(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	static const char key[] = "an http test secret of 32 bytes!";
 	START(f, "--token-secret", key);
 	int port = f->srv.port;
@@ -1144,23 +1123,28 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_http_get_json_and_text, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_requires_a_token_when_a_secret_is_set, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_http_get_unloaded_document_and_errors, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_http_json_escaping, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_large_document, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sse_live_events_follow_the_text, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sse_resume_with_last_event_id, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_sse_trimmed_log_gives_reset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sse_closed_cleanly_on_sigterm, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_ws_permessage_deflate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_get_json_and_text, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_http_requires_a_token_when_a_secret_is_set,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_http_get_unloaded_document_and_errors,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_http_json_escaping, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_http_large_document, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sse_live_events_follow_the_text,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sse_resume_with_last_event_id, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sse_trimmed_log_gives_reset, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sse_closed_cleanly_on_sigterm, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ws_permessage_deflate, qfixture_setup,
+						qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ws_shared_decoder_keeps_connections_apart,
-						setup, teardown),
+						qfixture_setup, qfixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,120 +28,16 @@
 #include <cmocka.h>
 
 #include "qtest.h"
-
-#define T_MS 5000    /* the longest any single expected message may take */
-#define QUIET_MS 300 /* "nothing else arrives" */
-
-typedef struct fixture {
-	qserver srv;
-} fixture;
-
-static int start(fixture *f, const char *const *extra)
-{
-	if (qserver_init(&f->srv) != 0)
-		return -1;
-	return qserver_start(&f->srv, extra);
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f != NULL) {
-		qserver_cleanup(&f->srv);
-		free(f);
-	}
-	return 0;
-}
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof *f);
-	*state = f;
-	return f ? 0 : -1;
-}
-
-/* Start the server with these extra flags (NULL-terminated) or fail. */
-#define START(f, ...)                                             \
-	do {                                                      \
-		const char *const extra_[] = {__VA_ARGS__, NULL}; \
-		assert_int_equal(start((f), extra_), 0);          \
-	} while (0)
-
-static void join(qclient *c, int port, crdt_replica r, const char *doc, uint64_t last_seq)
-{
-	assert_int_equal(qc_connect(c, port, r), 0);
-	assert_int_equal(qc_hello(c, doc, last_seq, 0), 0);
-	assert_int_equal(qc_expect(c, WIRE_SERVER_WELCOME, T_MS), 1);
-}
-
-static void assert_text(const qclient *c, const char *want)
-{
-	char *t = qc_text(c);
-	assert_non_null(t);
-	assert_string_equal(t, want);
-	free(t);
-}
-
-/* A ready-made Ack check: the next message is Ack{batch, seq}. */
-static void expect_ack(qclient *c, uint64_t batch, uint64_t seq)
-{
-	assert_int_equal(qc_recv(c, T_MS), 1);
-	assert_int_equal(c->m->kind, WIRE_SERVER_ACK);
-	assert_int_equal(c->m->ack.client_batch, batch);
-	assert_int_equal(c->m->ack.seq, seq);
-}
-
-static void expect_error(qclient *c, int code)
-{
-	assert_int_equal(qc_recv(c, T_MS), 1);
-	if (c->m->kind != WIRE_SERVER_ERROR || c->m->error.code != code)
-		fail_msg("wanted Error %s, got kind %d code %d (%.*s)", wire_error_code_name(code),
-			 c->m->kind, c->m->error.code, (int)c->m->error.message_len,
-			 c->m->error.message ? c->m->error.message : "");
-}
-
-static void expect_quiet(qclient *c)
-{
-	int r = qc_recv(c, QUIET_MS);
-	if (r != 0)
-		fail_msg("expected silence, got %s (kind %d)", r > 0 ? "a message" : "a close",
-			 r > 0 ? (int)c->m->kind : -1);
-}
-
-static uint64_t metric(int port, const char *name)
-{
-	static char body[65536];
-	int status = 0;
-	if (qhttp_get(port, "/metrics", &status, body, sizeof body, T_MS) != 0 || status != 200)
-		return UINT64_MAX;
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *p = strstr(body, key);
-	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
-}
-
-/* Whether a line of the server's log contains needle. */
-static bool log_has(const qserver *q, const char *needle)
-{
-	FILE *f = fopen(q->log, "r");
-	if (f == NULL)
-		return false;
-	char line[2048];
-	bool found = false;
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
+#include "sectest.h"
 
 /* ---- tests ------------------------------------------------------------------------ */
 
 static void test_server_join_empty(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "notes/empty", 0);
+	join_at(&a, f->srv.port, 0xa1, "notes/empty", 0);
 	assert_int_equal(a.m->welcome.head_seq, 0);
 	assert_null(a.m->welcome.snapshot);
 	assert_false(a.m->welcome.read_only);
@@ -164,11 +60,11 @@ static void test_server_join_empty(void **state)
 
 static void test_server_update_ack_broadcast(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a, b;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&b, f->srv.port, 0xb2, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
 	uint64_t batch = qc_insert(&a, 0, "hello");
 	assert_int_not_equal(batch, 0);
 	expect_ack(&a, batch, 1);
@@ -202,11 +98,11 @@ static void test_server_update_ack_broadcast(void **state)
 
 static void test_server_group_commit_one_changes_per_turn(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a, b;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&b, f->srv.port, 0xb2, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
 	/* two Updates read in one turn: one transaction, one Changes to B */
 	wire_buf u1 = {0}, u2 = {0};
 	uint64_t k1 = qc_encode_insert(&a, 0, "one", &u1);
@@ -252,12 +148,12 @@ static void drain_in_order(qclient *c, int wait_ms)
 
 static void test_server_concurrent_editors_converge(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	enum { N = 3, ROUNDS = 40 };
 	qclient c[N];
 	for (int i = 0; i < N; i++)
-		join(&c[i], f->srv.port, 0x100 + (crdt_replica)i, "shared", 0);
+		join_at(&c[i], f->srv.port, 0x100 + (crdt_replica)i, "shared", 0);
 	uint64_t rng = 12345;
 	static const char *const words[] = {"a", "bc", "def", "é", "日本", "🙂x", "  "};
 	for (int r = 0; r < ROUNDS; r++) {
@@ -285,7 +181,7 @@ static void test_server_concurrent_editors_converge(void **state)
 	for (int i = 1; i < N; i++)
 		assert_text(&c[i], t0);
 	qclient late;
-	join(&late, f->srv.port, 0x999, "shared", 0);
+	join_at(&late, f->srv.port, 0x999, "shared", 0);
 	while (late.last_seq < N * ROUNDS)
 		assert_int_equal(qc_recv(&late, T_MS), 1);
 	assert_text(&late, t0);
@@ -298,11 +194,11 @@ static void test_server_concurrent_editors_converge(void **state)
 
 static void test_server_resume_by_seq(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a, b;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&b, f->srv.port, 0xb2, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
 	/* a document much larger than the few changes B will miss, so their
 	 * catch-up is smaller than a snapshot */
 	char text[4 + 400 + 1] = "one ";
@@ -344,11 +240,11 @@ static void test_server_resume_by_seq(void **state)
 
 static void test_server_retransmit_acked_once(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a, obs;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&obs, f->srv.port, 0x0b, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&obs, f->srv.port, 0x0b, "doc", 0);
 	uint64_t k = qc_insert(&a, 0, "abc");
 	expect_ack(&a, k, 1);
 	assert_int_equal(qc_expect(&obs, WIRE_SERVER_CHANGES, T_MS), 1);
@@ -386,10 +282,10 @@ static void test_server_retransmit_acked_once(void **state)
 
 static void test_server_malformed_keeps_connection(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01, 0x02};
 	assert_int_equal(ws_send(&a.ws, junk, sizeof junk), 0);
 	expect_error(&a, WIRE_ERR_BAD_MESSAGE);
@@ -450,7 +346,7 @@ static void test_server_malformed_keeps_connection(void **state)
 
 static void test_server_unsupported_version(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a;
 	assert_int_equal(qc_connect(&a, f->srv.port, 0xa1), 0);
@@ -465,10 +361,10 @@ static void test_server_unsupported_version(void **state)
 
 static void test_server_oversized_messages(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-message-bytes", "4K");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	static uint8_t big[80000];
 	memset(big, 'x', sizeof big);
 	/* over the limit, in fragments: dropped while reassembling, TOO_LARGE */
@@ -491,11 +387,11 @@ static void test_server_oversized_messages(void **state)
 
 static void test_server_refuses_bad_updates_whole(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a, obs;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&obs, f->srv.port, 0x0b, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&obs, f->srv.port, 0x0b, "doc", 0);
 	/* another replica's op */
 	crdt_op other = {.kind = CRDT_OP_INSERT,
 			 .id = {0xee, 0},
@@ -565,11 +461,11 @@ static void test_server_refuses_bad_updates_whole(void **state)
 
 static void test_server_slow_consumer_disconnected(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--send-queue-bytes", "64K", "--log-level", "info");
 	qclient a, b, slow;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&b, f->srv.port, 0xb2, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
 	/* the slow one: a tiny receive buffer, and it never reads */
 	memset(&slow, 0, sizeof slow);
 	assert_int_equal(ws_connect(&slow.ws, f->srv.port, NULL, "quire.v1", 4096, T_MS), 0);
@@ -615,7 +511,7 @@ static void test_server_slow_consumer_disconnected(void **state)
 	/* and resumes by seq */
 	qc_free(&slow);
 	qclient again;
-	join(&again, f->srv.port, 0x52, "doc", 0);
+	join_at(&again, f->srv.port, 0x52, "doc", 0);
 	assert_int_equal(again.m->welcome.head_seq, acked + 1);
 	while (again.last_seq < acked + 1)
 		assert_int_equal(qc_recv(&again, T_MS), 1);
@@ -631,10 +527,10 @@ static void test_server_slow_consumer_disconnected(void **state)
 
 static void test_server_snapshot_when_log_trimmed(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--snapshot-every", "2", "--keep-changes", "1", "--log-level", "debug");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	size_t len = 0;
 	for (int i = 0; i < 10; i++) {
 		uint64_t k = qc_insert(&a, len, "ab");
@@ -692,14 +588,14 @@ static void test_server_snapshot_when_log_trimmed(void **state)
  * of the document at the head. */
 static void test_server_catchup_smaller_wins(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a, b, c;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	uint64_t k = qc_insert(&a, 0, "small");
 	expect_ack(&a, k, 1);
-	join(&b, f->srv.port, 0xb2, "doc", 0);
-	join(&c, f->srv.port, 0xc3, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
+	join_at(&c, f->srv.port, 0xc3, "doc", 0);
 	while (b.last_seq < 1) /* Changes or a snapshot, whichever is smaller */
 		assert_int_equal(qc_expect(&b, WIRE_SERVER_CHANGES, T_MS), 1);
 	while (c.last_seq < 1)
@@ -754,17 +650,17 @@ static void test_server_catchup_smaller_wins(void **state)
 	qc_free(&c);
 	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
 	/* the debug line says which was chosen and why */
-	assert_true(log_has(&f->srv, "(snapshot of "));
-	assert_true(log_has(&f->srv, ": smaller than the log; log catch-up >= "));
-	assert_true(log_has(&f->srv, "(changes: 2 changes, "));
+	assert_true(qserver_log_has(&f->srv, "(snapshot of "));
+	assert_true(qserver_log_has(&f->srv, ": smaller than the log; log catch-up >= "));
+	assert_true(qserver_log_has(&f->srv, "(changes: 2 changes, "));
 }
 
 static void test_server_idle_unload_and_reload(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--idle-unload-ms", "100", "--log-level", "debug");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	uint64_t k = qc_insert(&a, 0, "kept");
 	expect_ack(&a, k, 1);
 	assert_int_equal(metric(f->srv.port, "quire_documents_loaded"), 1);
@@ -783,7 +679,7 @@ static void test_server_idle_unload_and_reload(void **state)
 	assert_int_equal(metric(f->srv.port, "quire_snapshots_total"), 1);
 	/* joining again loads it from storage */
 	qclient c;
-	join(&c, f->srv.port, 0xc3, "doc", 0);
+	join_at(&c, f->srv.port, 0xc3, "doc", 0);
 	assert_int_equal(c.m->welcome.head_seq, 1);
 	assert_int_equal(qc_expect(&c, WIRE_SERVER_CHANGES, T_MS), 1);
 	assert_text(&c, "kept");
@@ -804,7 +700,7 @@ static void write_file(const char *dir, const char *name, const char *content, s
 
 static void test_server_http_endpoints(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	/* a web folder with the file types lws does not know by itself */
 	assert_int_equal(qserver_init(&f->srv), 0);
 	char web[400];
@@ -887,11 +783,11 @@ static void test_server_http_endpoints(void **state)
 
 static void test_server_sigterm_drains_and_persists(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	qclient a, b;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
-	join(&b, f->srv.port, 0xb2, "other", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "other", 0);
 	size_t len = 0;
 	for (int i = 0; i < 20; i++) {
 		uint64_t k = qc_insert(&a, len, "xy");
@@ -939,10 +835,10 @@ static void test_server_sigterm_drains_and_persists(void **state)
 
 static void test_server_sigkill_keeps_acked_changes(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "doc", 0);
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	size_t len = 0;
 	for (int i = 0; i < 30; i++) {
 		uint64_t k = qc_insert(&a, len, "k.");
@@ -956,7 +852,7 @@ static void test_server_sigkill_keeps_acked_changes(void **state)
 	const char *const extra[] = {"--log-level", "info", NULL};
 	assert_int_equal(qserver_start(&f->srv, extra), 0);
 	qclient b;
-	join(&b, f->srv.port, 0xb2, "doc", 0);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
 	assert_int_equal(b.m->welcome.head_seq, 30);
 	while (b.last_seq < 30)
 		assert_int_equal(qc_recv(&b, T_MS), 1);
@@ -968,7 +864,7 @@ static void test_server_sigkill_keeps_acked_changes(void **state)
 
 static void test_server_too_many_documents(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-docs-per-conn", "2");
 	qclient a;
 	assert_int_equal(qc_connect(&a, f->srv.port, 0xa1), 0);
@@ -998,11 +894,11 @@ static void test_server_too_many_documents(void **state)
 
 static void test_server_heartbeat_closes_silent_clients(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--heartbeat-timeout-s", "2", "--log-level", "debug");
 	qclient live, dead;
-	join(&live, f->srv.port, 0xa1, "doc", 0);
-	join(&dead, f->srv.port, 0xb2, "doc", 0);
+	join_at(&live, f->srv.port, 0xa1, "doc", 0);
+	join_at(&dead, f->srv.port, 0xb2, "doc", 0);
 	/* live reads (answering WebSocket pings) for 4 s; dead reads nothing */
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(qc_recv(&live, 500), 0);
@@ -1024,10 +920,10 @@ static void test_server_heartbeat_closes_silent_clients(void **state)
 
 static void test_server_failed_load_is_unavailable(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	qclient a;
-	join(&a, f->srv.port, 0xa1, "broken", 0);
+	join_at(&a, f->srv.port, 0xa1, "broken", 0);
 	uint64_t k = qc_insert(&a, 0, "precious text");
 	expect_ack(&a, k, 1);
 	qc_free(&a);
@@ -1057,37 +953,46 @@ static void test_server_failed_load_is_unavailable(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_server_join_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_update_ack_broadcast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_join_empty, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_update_ack_broadcast, qfixture_setup,
+						qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_group_commit_one_changes_per_turn,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_concurrent_editors_converge, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_resume_by_seq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_retransmit_acked_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_malformed_keeps_connection, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_unsupported_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_oversized_messages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_refuses_bad_updates_whole, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_slow_consumer_disconnected, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_catchup_smaller_wins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_snapshot_when_log_trimmed, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_idle_unload_and_reload, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_http_endpoints, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_sigterm_drains_and_persists, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_sigkill_keeps_acked_changes, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_too_many_documents, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_heartbeat_closes_silent_clients, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_failed_load_is_unavailable, setup,
-						teardown),
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_concurrent_editors_converge,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_resume_by_seq, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_retransmit_acked_once, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_malformed_keeps_connection,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_unsupported_version, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_oversized_messages, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_refuses_bad_updates_whole,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_slow_consumer_disconnected,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_catchup_smaller_wins, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_snapshot_when_log_trimmed,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_idle_unload_and_reload, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_http_endpoints, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_sigterm_drains_and_persists,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_sigkill_keeps_acked_changes,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_too_many_documents, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_heartbeat_closes_silent_clients,
+						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_failed_load_is_unavailable,
+						qfixture_setup, qfixture_teardown),
 	};
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);

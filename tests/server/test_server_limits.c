@@ -52,7 +52,7 @@ static void send_pings(qclient *c, int n)
 
 static void test_server_limits_message_rate(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-msgs-per-s", "10", "--rate-burst-s", "1");
 	int port = f->srv.port;
 	qclient a, b;
@@ -109,7 +109,7 @@ static void test_server_limits_message_rate(void **state)
 
 static void test_server_limits_flood_closes(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-msgs-per-s", "10", "--rate-burst-s", "1");
 	int port = f->srv.port;
 	qclient a, b;
@@ -151,7 +151,7 @@ static void test_server_limits_flood_closes(void **state)
 
 static void test_server_limits_byte_rate(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-bytes-per-s", "4K", "--rate-burst-s", "1", "--max-msgs-per-s", "0");
 	int port = f->srv.port;
 	qclient a;
@@ -181,7 +181,7 @@ static void test_server_limits_byte_rate(void **state)
 
 static void test_server_limits_conns_per_ip(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-conns-per-ip", "2");
 	int port = f->srv.port;
 	qclient a, b, c;
@@ -213,7 +213,7 @@ static void test_server_limits_conns_per_ip(void **state)
 
 static void test_server_limits_document_size(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--max-doc-bytes", "1K");
 	int port = f->srv.port;
 	qclient a, b;
@@ -254,11 +254,16 @@ static void test_server_limits_document_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_server_limits_message_rate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_limits_flood_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_limits_byte_rate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_limits_conns_per_ip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_server_limits_document_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_limits_message_rate, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_limits_flood_closes, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_limits_byte_rate, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_limits_conns_per_ip, qfixture_setup,
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_limits_document_size, qfixture_setup,
+						qfixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,10 +42,6 @@
 
 #define T_MS 10000   /* the longest any single expected message may take */
 
-typedef struct fixture {
-	qserver srv;
-} fixture;
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -55,19 +51,9 @@ static int64_t now_ms(void)
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof *f);
+	qfixture *f = calloc(1, sizeof *f);
 	*state = f;
 	return f != NULL && qserver_init(&f->srv) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f != NULL) {
-		qserver_cleanup(&f->srv);
-		free(f);
-	}
-	return 0;
 }
 
 #define START(f, ...)                                                  \
@@ -99,7 +85,7 @@ static void still_serving(qclient *a, qclient *b, const char *text)
 
 /* A fresh client joining from seq 0 gets exactly a's text; then SIGTERM
  * exits 0 and the database verifies. */
-static void end_intact(fixture *f, qclient *a, const char *doc)
+static void end_intact(qfixture *f, qclient *a, const char *doc)
 {
 	qclient n;
 	join(&n, f->srv.port, 0x77, doc, 0);
@@ -195,7 +181,7 @@ static const char upgrade[] = "GET /sync HTTP/1.1\r\n"
 
 static void test_server_netfault_torn_input(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "debug");
 	int port = f->srv.port;
 	qclient a, b;
@@ -269,18 +255,6 @@ static void grow_doc(qclient *a, int count, size_t size)
 	free(chunk);
 }
 
-static uint64_t metric(int port, const char *name)
-{
-	static char body[65536];
-	int status = 0;
-	if (qhttp_get(port, "/metrics", &status, body, sizeof body, T_MS) != 0 || status != 200)
-		return UINT64_MAX;
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *p = strstr(body, key);
-	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
-}
-
 /* Join with a tiny receive buffer, read a little of the Welcome, wait
  * until the server holds part of it in its send queue (so the close comes
  * in the middle of the server's sending, not after it handed everything
@@ -302,14 +276,14 @@ static void vanish_mid_welcome(int port, crdt_replica r, uint64_t last_seq)
 	int64_t deadline = now_ms() + T_MS;
 	uint64_t queued = 0;
 	while (queued == 0 && now_ms() < deadline) {
-		queued = metric(port, "quire_send_queue_bytes");
+		queued = qserver_metric(port, "quire_send_queue_bytes", T_MS);
 		assert_true(queued != UINT64_MAX);
 	}
 	if (queued == 0)
 		fprintf(stderr,
 			"vanish_mid_welcome: nothing queued (last_seq %llu, bytes_out %llu)\n",
 			(unsigned long long)last_seq,
-			(unsigned long long)metric(port, "quire_bytes_out_total"));
+			(unsigned long long)qserver_metric(port, "quire_bytes_out_total", T_MS));
 	assert_true(queued > 0);
 	qc_free(&x);
 }
@@ -319,7 +293,8 @@ static void queues_drain(int port)
 {
 	int64_t deadline = now_ms() + T_MS;
 	uint64_t q;
-	while ((q = metric(port, "quire_send_queue_bytes")) != 0 && now_ms() < deadline) {
+	while ((q = qserver_metric(port, "quire_send_queue_bytes", T_MS)) != 0 &&
+	       now_ms() < deadline) {
 		struct timespec ts = {0, 20 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
@@ -328,7 +303,7 @@ static void queues_drain(int port)
 
 static void test_server_netfault_vanish_mid_catchup(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	qclient a, b;
@@ -351,7 +326,7 @@ static void test_server_netfault_vanish_mid_catchup(void **state)
 
 static void test_server_netfault_vanish_mid_snapshot(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	START(f, "--snapshot-every", "4", "--keep-changes", "1", "--log-level", "info");
 	int port = f->srv.port;
 	qclient a, b;
@@ -378,7 +353,7 @@ static void test_server_netfault_vanish_mid_snapshot(void **state)
 
 static void test_server_netfault_slowloris(void **state)
 {
-	fixture *f = *state;
+	qfixture *f = *state;
 	/* a message, once its first bytes arrived, must be whole within 2 s;
 	 * the heartbeat stays at its 60 s default, so it is not what closes
 	 * the slow clients here */
@@ -465,12 +440,14 @@ static void test_server_netfault_slowloris(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_server_netfault_torn_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_netfault_torn_input, setup,
+						qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_netfault_vanish_mid_catchup, setup,
-						teardown),
+						qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_netfault_vanish_mid_snapshot, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_netfault_slowloris, setup, teardown),
+						qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_netfault_slowloris, setup,
+						qfixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,9 +32,7 @@
 #include <cmocka.h>
 
 #include "qtest.h"
-
-#define T_MS 5000    /* the longest any single expected message may take */
-#define QUIET_MS 300 /* "nothing else arrives" */
+#include "sectest.h"
 
 typedef struct fixture {
 	qserver srv;
@@ -84,30 +82,6 @@ static void start(fixture *f)
 	assert_int_equal(qserver_start(&f->srv, extra), 0);
 }
 
-static void join(qclient *c, int port, crdt_replica r, const char *doc, uint64_t last_seq)
-{
-	assert_int_equal(qc_connect(c, port, r), 0);
-	assert_int_equal(qc_hello(c, doc, last_seq, 0), 0);
-	assert_int_equal(qc_expect(c, WIRE_SERVER_WELCOME, T_MS), 1);
-}
-
-static void assert_text(const qclient *c, const char *want)
-{
-	char *t = qc_text(c);
-	assert_non_null(t);
-	assert_string_equal(t, want);
-	free(t);
-}
-
-static void expect_ack(qclient *c, uint64_t batch, uint64_t seq)
-{
-	assert_int_equal(qc_recv(c, T_MS), 1);
-	if (c->m->kind != WIRE_SERVER_ACK)
-		fail_msg("wanted Ack %llu, got kind %d", (unsigned long long)batch, c->m->kind);
-	assert_int_equal(c->m->ack.client_batch, batch);
-	assert_int_equal(c->m->ack.seq, seq);
-}
-
 static void expect_storage_error(qclient *c, uint64_t batch);
 
 /* Error STORAGE_FAILURE for batch, its message naming the cause (NULL:
@@ -129,14 +103,6 @@ static void expect_storage_error(qclient *c, uint64_t batch)
 		fail_msg("wanted Error STORAGE_FAILURE, got kind %d code %d", c->m->kind,
 			 c->m->kind == WIRE_SERVER_ERROR ? c->m->error.code : -1);
 	assert_int_equal(c->m->error.client_batch, batch);
-}
-
-static void expect_quiet(qclient *c)
-{
-	int r = qc_recv(c, QUIET_MS);
-	if (r != 0)
-		fail_msg("expected silence, got %s (kind %d)", r > 0 ? "a message" : "a close",
-			 r > 0 ? (int)c->m->kind : -1);
 }
 
 /* GET /v1/docs/{doc}?format=text is 200 with exactly `want`. */
@@ -171,32 +137,20 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t metric(int port, const char *name)
-{
-	static char body[65536];
-	int status = 0;
-	if (qhttp_get(port, "/metrics", &status, body, sizeof body, T_MS) != 0 || status != 200)
-		return UINT64_MAX;
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *p = strstr(body, key);
-	return p ? strtoull(p + strlen(key), NULL, 10) : UINT64_MAX;
-}
-
 /* The whole scenario under one fault word. */
 static void run_fault(fixture *f, const char *fault, const char *cause)
 {
 	start(f);
 	int port = f->srv.port;
 	qclient a, b;
-	join(&a, port, 0xa1, "doc", 0);
-	join(&b, port, 0xb2, "doc", 0);
+	join_at(&a, port, 0xa1, "doc", 0);
+	join_at(&b, port, 0xb2, "doc", 0);
 	uint64_t k = qc_insert(&a, 0, "hello ");
 	expect_ack(&a, k, 1);
 	assert_int_equal(qc_expect(&b, WIRE_SERVER_CHANGES, T_MS), 1);
 	assert_text(&b, "hello ");
 	qclient o;
-	join(&o, port, 0xe5, "other", 0);
+	join_at(&o, port, 0xe5, "other", 0);
 	k = qc_insert(&o, 0, "other text");
 	expect_ack(&o, k, 1);
 	qc_free(&o); /* "other" goes idle */
@@ -219,11 +173,11 @@ static void run_fault(fixture *f, const char *fault, const char *cause)
 	 * document in memory (which must hold only committed changes), and
 	 * the HTTP text */
 	qclient c, d;
-	join(&c, port, 0xc3, "doc", 0);
+	join_at(&c, port, 0xc3, "doc", 0);
 	while (c.last_seq < 1)
 		assert_int_equal(qc_recv(&c, T_MS), 1);
 	assert_text(&c, "hello ");
-	join(&d, port, 0xd4, "doc", 99); /* beyond the head: a snapshot of memory */
+	join_at(&d, port, 0xd4, "doc", 99); /* beyond the head: a snapshot of memory */
 	assert_non_null(d.m->welcome.snapshot);
 	assert_int_equal(d.m->welcome.head_seq, 1);
 	assert_text(&d, "hello ");
@@ -304,8 +258,8 @@ static void test_server_storage_intermittent(void **state)
 	start(f);
 	int port = f->srv.port;
 	qclient a, b;
-	join(&a, port, 0xa1, "doc", 0);
-	join(&b, port, 0xb2, "doc", 0);
+	join_at(&a, port, 0xa1, "doc", 0);
+	join_at(&b, port, 0xb2, "doc", 0);
 	const char *faults[] = {"ok", "full", "ok", "ioerr", "readonly", "ok"};
 	saved pending[16];
 	uint64_t pending_batch[16];
