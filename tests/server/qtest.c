@@ -267,7 +267,7 @@ int qfixture_teardown(void **state)
 
 /* ---- sockets ------------------------------------------------------------------------ */
 
-static int tcp_connect(int port, int rcvbuf, int timeout_ms)
+int qtcp_connect(int port, int rcvbuf, int timeout_ms)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
@@ -290,7 +290,7 @@ static int tcp_connect(int port, int rcvbuf, int timeout_ms)
 	return fd;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int qsend_all(int fd, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	while (len > 0) {
@@ -328,13 +328,13 @@ int qhttp_get(int port, const char *path, int *status, char *body, size_t cap, i
 int qhttp_get_type(int port, const char *path, int *status, char *type, size_t type_cap, char *body,
 		   size_t cap, int timeout_ms)
 {
-	int fd = tcp_connect(port, 0, timeout_ms);
+	int fd = qtcp_connect(port, 0, timeout_ms);
 	if (fd < 0)
 		return -1;
 	char req[512];
 	int n = snprintf(req, sizeof req,
 			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-	if (write_all(fd, req, (size_t)n) != 0) {
+	if (qsend_all(fd, req, (size_t)n) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -419,7 +419,7 @@ int ws_connect_ext(ws_client *c, int port, const char *path, const char *protoco
 		   const char *extensions, int rcvbuf, int timeout_ms)
 {
 	memset(c, 0, sizeof *c);
-	c->fd = tcp_connect(port, rcvbuf, timeout_ms);
+	c->fd = qtcp_connect(port, rcvbuf, timeout_ms);
 	if (c->fd < 0)
 		return -1;
 	char req[1024];
@@ -431,7 +431,7 @@ int ws_connect_ext(ws_client *c, int port, const char *path, const char *protoco
 			 protocol ? protocol : "", protocol ? "\r\n" : "",
 			 extensions ? "Sec-WebSocket-Extensions: " : "",
 			 extensions ? extensions : "", extensions ? "\r\n" : "");
-	if (write_all(c->fd, req, (size_t)n) != 0)
+	if (qsend_all(c->fd, req, (size_t)n) != 0)
 		goto fail;
 	int64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
@@ -501,7 +501,7 @@ int ws_send_frame(ws_client *c, int opcode, bool fin, const void *data, size_t l
 	uint8_t *buf = malloc(14 + len);
 	if (buf == NULL)
 		return -1;
-	int rc = write_all(c->fd, buf, frame(buf, opcode, fin, data, len));
+	int rc = qsend_all(c->fd, buf, frame(buf, opcode, fin, data, len));
 	free(buf);
 	return rc;
 }
@@ -513,7 +513,7 @@ int ws_send2(ws_client *c, const void *a, size_t alen, const void *b, size_t ble
 		return -1;
 	size_t n = frame(buf, WS_BINARY, true, a, alen);
 	n += frame(buf + n, WS_BINARY, true, b, blen);
-	int rc = write_all(c->fd, buf, n);
+	int rc = qsend_all(c->fd, buf, n);
 	free(buf);
 	return rc;
 }

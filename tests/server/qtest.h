@@ -121,6 +121,14 @@ int ws_connect(ws_client *c, int port, const char *path, const char *protocol, i
 int ws_connect_ext(ws_client *c, int port, const char *path, const char *protocol,
 		   const char *extensions, int rcvbuf, int timeout_ms);
 
+/* A TCP connection to 127.0.0.1:port (TCP_NODELAY; SO_RCVBUF when
+ * rcvbuf > 0; sends time out after timeout_ms): the fd, or -1. */
+int qtcp_connect(int port, int rcvbuf, int timeout_ms);
+
+/* send() all of data (no SIGPIPE; EINTR retried). 0, or -1 when the peer
+ * is gone. */
+int qsend_all(int fd, const void *data, size_t len);
+
 /* Send one frame (masked, as a client must). 0 or -1. */
 int ws_send_frame(ws_client *c, int opcode, bool fin, const void *data, size_t len);
 

@@ -107,18 +107,9 @@ static inline uint64_t metric(int port, const char *name)
  */
 static inline int raw_upgrade(int port, const char *origin, qclient *q, crdt_replica r)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = qtcp_connect(port, 0, T_MS);
 	if (fd < 0)
 		return -1;
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		close(fd);
-		return -1;
-	}
 	char req[1024];
 	int n = snprintf(req, sizeof req,
 			 "GET /sync HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"

@@ -230,27 +230,12 @@ static size_t raw_frame(uint8_t *out, uint8_t b0, bool masked, const void *data,
 	return h + len;
 }
 
-static int send_all(int fd, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static void send_frame_raw(qclient *q, uint8_t b0, bool masked, const void *data, size_t len)
 {
 	uint8_t buf[512];
 	assert_true(len + 14 <= sizeof buf);
 	size_t n = raw_frame(buf, b0, masked, data, len);
-	assert_int_equal(send_all(q->ws.fd, buf, n), 0);
+	assert_int_equal(qsend_all(q->ws.fd, buf, n), 0);
 }
 
 /* ---- raw HTTP ------------------------------------------------------------------- */
@@ -259,15 +244,9 @@ static void send_frame_raw(qclient *q, uint8_t b0, bool masked, const void *data
  * when the server hung up without one. */
 static int raw_http(int port, const char *req, size_t len)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = qtcp_connect(port, 0, T_MS);
 	assert_true(fd >= 0);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	(void)send_all(fd, req, len); /* the server may hang up half way */
+	(void)qsend_all(fd, req, len); /* the server may hang up half way */
 	char resp[1024];
 	size_t got = 0;
 	for (int waited = 0; waited < T_MS && got < sizeof resp - 1;) {
@@ -556,7 +535,7 @@ static void in_frame_cut_short(cat *x)
 	uint8_t payload[256] = {0}, buf[300];
 	size_t n = raw_frame(buf, 0x82, true, payload, sizeof payload);
 	assert_int_equal(n, 4 + 4 + sizeof payload); /* 2 + 2 length bytes, mask */
-	assert_int_equal(send_all(x->a.ws.fd, buf, 4 + 4 + 10), 0);
+	assert_int_equal(qsend_all(x->a.ws.fd, buf, 4 + 4 + 10), 0);
 }
 
 static void in_fragments_with_ping(cat *x)
@@ -628,7 +607,7 @@ static void in_ws_ping_flood(cat *x)
 	assert_non_null(buf);
 	for (size_t i = 0; i < N; i++)
 		raw_frame(buf + i * one, 0x89, true, "pingpong", 8);
-	assert_int_equal(send_all(x->a.ws.fd, buf, N * one), 0);
+	assert_int_equal(qsend_all(x->a.ws.fd, buf, N * one), 0);
 	free(buf);
 	rb b = {0};
 	msg_ping(&b, 0, 77);

@@ -62,34 +62,6 @@ static int64_t now_ms(void)
 
 /* ---- a blocking HTTP/1.1 client ------------------------------------------------ */
 
-static int tcp_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Read what is there within the deadline: >0 bytes, 0 EOF, -1 timeout/error. */
 static ssize_t recv_until(int fd, char *buf, size_t cap, int64_t deadline)
 {
@@ -137,13 +109,13 @@ static const char *hdr(const hresp *r, const char *name, char *out, size_t cap)
 static int http_get(int port, const char *path, const char *extra, hresp *r)
 {
 	memset(r, 0, sizeof *r);
-	int fd = tcp_open(port);
+	int fd = qtcp_connect(port, 0, T_MS);
 	if (fd < 0)
 		return -1;
 	char req[2048];
 	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", path,
 			 extra ? extra : "");
-	if (send_all(fd, req, (size_t)n) != 0) {
+	if (qsend_all(fd, req, (size_t)n) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -370,7 +342,7 @@ typedef struct sse {
 static int sse_open(sse *s, int port, const char *path, const char *extra)
 {
 	memset(s, 0, sizeof *s);
-	s->fd = tcp_open(port);
+	s->fd = qtcp_connect(port, 0, T_MS);
 	if (s->fd < 0)
 		return -1;
 	char req[1024];
@@ -378,7 +350,7 @@ static int sse_open(sse *s, int port, const char *path, const char *extra)
 		req, sizeof req,
 		"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n", path,
 		extra ? extra : "");
-	if (send_all(s->fd, req, (size_t)n) != 0)
+	if (qsend_all(s->fd, req, (size_t)n) != 0)
 		return -1;
 	s->cap = 1 << 16;
 	s->buf = malloc(s->cap + 1);

@@ -114,14 +114,8 @@ static void end_intact(qfixture *f, qclient *a, const char *doc)
 /* A plain TCP connection to the server. */
 static int tcp_connect(int port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = qtcp_connect(port, 0, T_MS);
 	assert_true(fd >= 0);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	return fd;
 }
 
