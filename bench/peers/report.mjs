@@ -42,6 +42,13 @@ by('S1').map((r) => err(r) ? [r.server, r.args.label, '', err(r)] : [r.server, r
 	r.deliveredEditsPerSec, r.serverCpuPct, r.serverRssMaxMB, r.loadgenCpuPct, r.machineBusyCpuPct, r.otherProcsCpuPct, la(r),
 	r.observersConverged + (r.writerTextMatchesTrace ? '' : ' (writer ≠ trace)'), r.observerBytesInAvg]));
 
+console.log('### S2 many documents (2 clients per document, each appends its edits)');
+table(['server', 'documents', 'edits per client', 'connect ms', 'failed', 'typing loop ms', 'time to complete ms', 'converged',
+	'server RSS after connect / max MB', 'server CPU %', 'loadgen CPU %', 'machine CPU %', 'load avg'],
+by('S2').map((r) => err(r) ? [r.server, r.args.label, err(r)] : [r.server, r.docs, r.editsPerClient, r.connect.ms, r.connect.failed,
+	r.typingLoopMs, r.timeToCompleteMs, `${r.allConverged} (${r.pairsConverged})`,
+	`${r.serverRssAfterConnectMB} / ${r.serverRssMaxMB}`, r.serverCpuPct, r.loadgenCpuPct, mcpu(r), la(r)]));
+
 console.log('### S3 idle connections (100 documents, fresh server per count)');
 table(['server', 'conns', 'connect ms', 'failed', 'open after hold', 'close events', 'RSS before / after connect / after hold MB',
 	'RSS per conn KB', 'server CPU % connect / idle', 'machine CPU %', 'load avg'],

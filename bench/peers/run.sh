@@ -19,8 +19,9 @@
 #   SERVERS [hocuspocus ywebsocket quire]   which servers, in this order
 #   RATE [200]  S1_EDITS [3000]  S1_NS [100 500]   S1 at a fixed rate
 #   MAX_EDITS [5000]  MAX_N [100]                  S1 at the maximum rate
+#   S2_DOCS [1000]  S2_EDITS [50]                  S2, 2 writers per document
 #   S3_CONNS [2000]  S3_HOLD [10]                  S3, a fresh server per count
-#   SCENARIOS [s3 s1 s1max s4 s5]
+#   SCENARIOS [s3 s1 s1max s2 s4 s5]
 #   QUIRE_BUILD [build/release]  QUIRE_FLAGS [--max-msgs-per-s 0 --max-bytes-per-s 0]
 #   TL [45]  time limit of one scenario (s)
 #   CLIENT [commit]  the Quire client: the committed one, or `worktree`
@@ -37,9 +38,10 @@ QUIRE_BIN=$QUIRE_BUILD/server/quire-server
 export QUIRE_WASM_FILE=${QUIRE_WASM_FILE:-$QUIRE_BUILD/web-demo/quire.wasm}
 QUIRE_FLAGS=${QUIRE_FLAGS:---max-msgs-per-s 0 --max-bytes-per-s 0}
 SERVERS=${SERVERS:-hocuspocus ywebsocket quire}
-SCENARIOS=${SCENARIOS:-s3 s1 s1max s4 s5}
+SCENARIOS=${SCENARIOS:-s3 s1 s1max s2 s4 s5}
 RATE=${RATE:-200}; S1_EDITS=${S1_EDITS:-3000}; S1_NS=${S1_NS:-100 500}
 MAX_EDITS=${MAX_EDITS:-5000}; MAX_N=${MAX_N:-100}
+S2_DOCS=${S2_DOCS:-1000}; S2_EDITS=${S2_EDITS:-50}
 S3_CONNS=${S3_CONNS:-2000}; S3_HOLD=${S3_HOLD:-10}
 TL=${TL:-45}
 
@@ -176,6 +178,9 @@ for KIND in $SERVERS; do
 	fi
 	if has s1max; then
 		lg s1-n$MAX_N-max --scenario s1 --observers "$MAX_N" --rate 0 --edits "$MAX_EDITS" --time-limit "$TL" --doc "s1-n$MAX_N-max-$RUN"
+	fi
+	if has s2; then
+		lg s2 --scenario s2 --docs "$S2_DOCS" --edits "$S2_EDITS" --time-limit 120
 	fi
 	if has s4; then
 		# the Quire adapter adds per-connection payload and socket bytes
