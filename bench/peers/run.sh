@@ -18,7 +18,7 @@
 # Environment (defaults in brackets):
 #   SERVERS [hocuspocus ywebsocket quire]   which servers, in this order
 #   RATE [200]  S1_EDITS [3000]  S1_NS [100 500]   S1 at a fixed rate
-#   MAX_EDITS [5000]  MAX_N [100]                  S1 at the maximum rate
+#   MAX_EDITS [20000]  MAX_N [100]                 S1 at the maximum rate (as run-all.sh)
 #   S2_DOCS [1000]  S2_EDITS [50]                  S2, 2 writers per document
 #   S3_CONNS [2000]  S3_HOLD [10]                  S3, a fresh server per count
 #   SCENARIOS [s3 s1 s1max s2 s4 s5]
@@ -40,7 +40,7 @@ QUIRE_FLAGS=${QUIRE_FLAGS:---max-msgs-per-s 0 --max-bytes-per-s 0}
 SERVERS=${SERVERS:-hocuspocus ywebsocket quire}
 SCENARIOS=${SCENARIOS:-s3 s1 s1max s2 s4 s5}
 RATE=${RATE:-200}; S1_EDITS=${S1_EDITS:-3000}; S1_NS=${S1_NS:-100 500}
-MAX_EDITS=${MAX_EDITS:-5000}; MAX_N=${MAX_N:-100}
+MAX_EDITS=${MAX_EDITS:-20000}; MAX_N=${MAX_N:-100}
 S2_DOCS=${S2_DOCS:-1000}; S2_EDITS=${S2_EDITS:-50}
 S3_CONNS=${S3_CONNS:-2000}; S3_HOLD=${S3_HOLD:-10}
 TL=${TL:-45}
