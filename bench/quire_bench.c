@@ -562,6 +562,22 @@ static int measure_final(const crdt_doc *doc, const trace *t, unsigned runs, crd
 	if (rc == 0)
 		res->load_ms = median(times, runs);
 	free(times);
+	/* untimed: loaded as the document's own replica, it encodes to the
+	 * very same snapshot (the loader packs the tree its own way) */
+	crdt_doc *same =
+		rc == 0 ? crdt_doc_decode(s.data, s.len, crdt_doc_replica(doc), NULL, NULL) : NULL;
+	if (rc == 0) {
+		size_t cap = same ? crdt_doc_encode_bound(same) : 0, len = 0;
+		uint8_t *again = cap ? malloc(cap) : NULL;
+		if (!again || crdt_doc_encode(same, again, cap, &len) != CRDT_OK || len != s.len ||
+		    memcmp(again, s.data, len) != 0) {
+			set_err(res->err, sizeof res->err,
+				"the decoded snapshot does not encode to the same bytes");
+			rc = -1;
+		}
+		free(again);
+	}
+	crdt_doc_free(same);
 	free(s.data);
 	return rc;
 }

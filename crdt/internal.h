@@ -178,6 +178,9 @@ struct crdt_doc {
 
 	lvmap lvmap;
 	bool lvmap_stale; /* bulk load: splits skip lv-map updates */
+	/* snapshot replay: leaves keep no text (text == NULL) and live items
+	 * count one placeholder byte per unit; the final text comes after */
+	bool text_deferred;
 
 	/* local-edit cursor cache: leaf that starts at visible position */
 	leaf *cache_leaf;
@@ -226,7 +229,8 @@ void lvmap_append(crdt_doc *d, uint32_t lo, uint32_t len, uint32_t leaf_id);
  * map keeps pointing left, which lookups tolerate. */
 void lvmap_set(crdt_doc *d, uint32_t lo, uint32_t len, uint32_t leaf_id);
 uint32_t lvmap_get(const crdt_doc *d, uint32_t lv);
-/* Rebuild the whole map from the tree (snapshot load). */
+/* Rebuild the whole map from the tree (snapshot load, after tree_pack).
+ * CRDT_ENOMEM leaves an empty map: the document must be dropped. */
 int lvmap_build(crdt_doc *d);
 size_t lvmap_entries(const crdt_doc *d);
 
@@ -267,6 +271,11 @@ cursor tree_extend(crdt_doc *d, cursor at, const item *it, const char *text);
  * lie in that item). Requires reservations. Returns the cursor just after
  * the deleted units. */
 cursor tree_delete(crdt_doc *d, cursor c, uint32_t len);
+/* Snapshot load, after the replay (text deferred): fold items that continue
+ * each other, slide them into full leaves in document order, free the
+ * leaves left over and rebuild the inner nodes. Leaf ids change: the lv map
+ * must be rebuilt (lvmap_build). CRDT_ENOMEM leaves the tree as it was. */
+int tree_pack(crdt_doc *d);
 /* Byte offset in leaf text of item idx, and of unit off inside it. */
 uint32_t leaf_byte_offset(const leaf *l, uint32_t idx, uint32_t off);
 

@@ -231,10 +231,11 @@ typedef struct owner {
 	uint32_t lv, leaf;
 } owner;
 
-/* LSD radix sort by lv, 11 bits a pass (3 passes cover 32 bits). */
-static void radix_sort(owner *a, owner *tmp, size_t n)
+/* LSD radix sort by lv, 11 bits a pass, as many passes as the largest lv
+ * needs (two below 2^22 lvs, which is most documents). */
+static void radix_sort(owner *a, owner *tmp, size_t n, uint32_t max_lv)
 {
-	for (int shift = 0; shift < 33; shift += 11) {
+	for (int shift = 0; shift < 33 && (shift == 0 || max_lv >> shift); shift += 11) {
 		size_t count[2049] = {0};
 		for (size_t i = 0; i < n; i++)
 			count[((a[i].lv >> shift) & 2047) + 1]++;
@@ -257,11 +258,17 @@ int lvmap_build(crdt_doc *d)
 	int rc = o && tmp ? CRDT_OK : CRDT_ENOMEM;
 	size_t k = 0;
 	for (const leaf *l = d->first; l && rc == CRDT_OK; l = l->next)
-		for (uint32_t i = 0; i < l->n; i++)
-			o[k++] = (owner){l->items[i].lv, l->id};
+		for (uint32_t i = 0; i < l->n; i++) {
+			/* an item continuing the lvs of the one before it in the same
+			 * leaf would sort right after it and add no breakpoint */
+			const item *it = &l->items[i];
+			if (i == 0 || it->lv != it[-1].lv + it[-1].len)
+				o[k++] = (owner){it->lv, l->id};
+		}
+	n = k;
 	if (rc == CRDT_OK)
-		radix_sort(o, tmp, n);
-	lvmap fresh = d->lvmap;
+		radix_sort(o, tmp, n, d->next_lv);
+	lvmap stale = d->lvmap; /* names leaves tree_pack renumbered */
 	memset(&d->lvmap, 0, sizeof d->lvmap);
 	for (size_t i = 0; i < n && rc == CRDT_OK; i++) {
 		if (i > 0 && o[i].leaf == o[i - 1].leaf)
@@ -270,17 +277,14 @@ int lvmap_build(crdt_doc *d)
 		if (rc == CRDT_OK)
 			lvmap_append(d, o[i].lv, 0, o[i].leaf);
 	}
-	if (rc == CRDT_OK && lvmap_reserve(d) == CRDT_OK) {
-		lvmap old = fresh; /* swap the new map in, free the old one */
-		fresh = d->lvmap;
-		d->lvmap = old;
-		lvmap_free(d);
-		d->lvmap = fresh;
-	} else {
-		lvmap_free(d); /* keep the old map: it still points left */
-		d->lvmap = fresh;
-		rc = CRDT_OK;
-	}
+	if (rc == CRDT_OK)
+		rc = lvmap_reserve(d);
+	if (rc != CRDT_OK)
+		lvmap_free(d); /* no fallback: the stale map would be wrong */
+	lvmap fresh = d->lvmap;
+	d->lvmap = stale;
+	lvmap_free(d);
+	d->lvmap = fresh;
 	mem_free(&scratch, o, size);
 	mem_free(&scratch, tmp, size);
 	return rc;

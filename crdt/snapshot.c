@@ -12,8 +12,9 @@
  * typing costs about a byte per op. Other ops (concurrent inserts placed by
  * the ordering rule, deletes of scattered units) are "explicit" and carry
  * their origins or targets; they are replayed through crdt_doc_apply, with
- * all its checks. Inserted units get placeholder bytes during the replay;
- * the live ones then receive the final text, in document order.
+ * all its checks. The replay keeps no text (inserted units count one
+ * placeholder byte each); then the tree is packed into full leaves
+ * (tree_pack) and the live units receive the final text, in document order.
  *
  * Layout (integers are LEB128 varints; zz() is zigzag):
  *
@@ -336,6 +337,7 @@ int crdt_doc_encode(const crdt_doc *d, uint8_t *buf, size_t cap, size_t *len)
 	crdt_doc *s = crdt_doc_new(d->reps[0].id, &o);
 	if (!s)
 		return CRDT_ENOMEM;
+	s->text_deferred = true; /* its text is never read */
 	int rc = CRDT_OK;
 	for (uint32_t i = 1; i < d->n_reps && rc == CRDT_OK; i++) {
 		uint32_t rep;
@@ -467,7 +469,9 @@ static bool columns_done(const rbuf *cols, int n)
 	return true;
 }
 
-/* Give the live items their real text (the replay left placeholders). */
+/* Give the live items their real text: the replay counted one placeholder
+ * byte per unit and kept no text (text_deferred), so each leaf gets its
+ * buffer here, once and of the exact size. */
 static int fill_text(crdt_doc *d, const char *text, size_t nbytes)
 {
 	long cps = crdt_utf8_count(text, nbytes);
@@ -664,6 +668,10 @@ static int decode_body(crdt_doc *d, rbuf *r, uint32_t **declared, size_t *declar
 	uint64_t tlen = get_u64(r);
 	if (r->bad || tlen != r->len - r->at)
 		return CRDT_ECORRUPT;
+	/* the replay left leaves half full, as edits do: pack them (fewer
+	 * leaves, and those it frees make room for the text below) */
+	if ((rc = tree_pack(d)))
+		return rc;
 	rc = fill_text(d, (const char *)r->p + r->at, (size_t)tlen);
 	r->at += (size_t)tlen;
 	return rc;
@@ -901,10 +909,10 @@ crdt_doc *crdt_doc_decode(const uint8_t *data, size_t len, crdt_replica replica,
 	rbuf r = {data, len - 8, 1, false};
 	uint32_t *declared = NULL;
 	size_t declared_size = 0;
-	d->lvmap_stale = true;
+	d->lvmap_stale = d->text_deferred = true;
 	int rc = decode_body(d, &r, &declared, &declared_size);
 	mem_free(&d->mem, declared, declared_size);
-	d->lvmap_stale = false;
+	d->lvmap_stale = d->text_deferred = false;
 	if (rc == CRDT_OK && r.at != r.len)
 		rc = CRDT_ECORRUPT;
 	if (rc == CRDT_OK)

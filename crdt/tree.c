@@ -7,10 +7,18 @@
  * visible position is found by one descent (O(log n)), and the position of
  * a known leaf by one ascent. Leaves are chained for in-order walks. Nodes
  * are never merged: tombstones are kept (their content is freed), so the
- * tree never shrinks, and items only ever move right (see lvmap.c).
+ * tree never shrinks, and items only ever move right (see lvmap.c). The
+ * one exception is a snapshot load, which packs the replayed tree once
+ * (tree_pack) and rebuilds the lv map after it.
  *
  * Mutations must not fail half-way: callers first reserve what a split can
  * need (tree_reserve, tree_reserve_text), then mutate.
+ *
+ * While a snapshot replays (d->text_deferred) leaves hold no text at all:
+ * live items count one placeholder byte per unit (so byte offsets are unit
+ * offsets and the text is never read), only text_len is kept, and the
+ * loader gives each leaf its final text once at the end. That saves the
+ * replay every text move and buffer growth.
  *
  * Invariants (checked by crdt_doc_check):
  *  1. every inner count equals the sum below it; the root's equal
@@ -19,16 +27,21 @@
  *  3. no item is empty; tombstones have bytes == 0, live items bytes >= len;
  *  4. parent/slot back-pointers and the leaf chain match the tree.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "internal.h"
 
 static uint32_t item_byte_off(const char *text, const item *it, uint32_t off)
 {
-	if (it->bytes == it->len) /* ASCII */
+	if (it->bytes == it->len) /* ASCII, or placeholders */
 		return off;
 	return (uint32_t)utf8_offset(text, it->bytes, off);
 }
+
+/* The leaf's text from byte at on; NULL while the text is deferred (then
+ * every item is one byte per unit and item_byte_off does not read it). */
+static const char *text_at(const leaf *l, uint32_t at) { return l->text ? l->text + at : NULL; }
 
 uint32_t leaf_byte_offset(const leaf *l, uint32_t idx, uint32_t off)
 {
@@ -44,7 +57,7 @@ uint32_t leaf_byte_offset(const leaf *l, uint32_t idx, uint32_t off)
 			b += l->items[i].bytes;
 	}
 	if (off > 0 && idx < l->n && ITEM_LIVE(&l->items[idx]))
-		b += item_byte_off(l->text + b, &l->items[idx], off);
+		b += item_byte_off(text_at(l, b), &l->items[idx], off);
 	return b;
 }
 
@@ -115,7 +128,7 @@ void tree_free(crdt_doc *d)
 
 static int text_fit(crdt_doc *d, leaf *l, uint32_t need)
 {
-	if (need <= l->text_cap)
+	if (need <= l->text_cap || d->text_deferred)
 		return CRDT_OK;
 	uint32_t cap = l->text_cap ? l->text_cap : 32;
 	while (cap < need)
@@ -136,7 +149,7 @@ static int text_fit(crdt_doc *d, leaf *l, uint32_t need)
  * buffer simply stays as it is. */
 static void text_shrink(crdt_doc *d, leaf *l)
 {
-	if (l->text_cap <= 64 || l->text_len >= l->text_cap / 4)
+	if (d->text_deferred || l->text_cap <= 64 || l->text_len >= l->text_cap / 4)
 		return;
 	uint32_t cap = l->text_len * 2 > 32 ? l->text_len * 2 : 32;
 	char *t = mem_alloc(&d->mem, cap);
@@ -152,6 +165,8 @@ int tree_reserve(crdt_doc *d, uint32_t splits, uint32_t text)
 {
 	if (splits == 0)
 		return CRDT_OK;
+	if (d->text_deferred)
+		text = 0;
 	/* the common case: spares left over from earlier reservations (a
 	 * split uses one leaf and at most height + 2 inner nodes) */
 	uint32_t inodes = splits * (d->height + 2); /* a root split adds a level */
@@ -352,7 +367,7 @@ static leaf *leaf_split(crdt_doc *d, leaf *l)
 	r->n = (uint16_t)(l->n - half);
 	memcpy(r->items, l->items + half, (size_t)r->n * sizeof(item));
 	r->text_len = l->text_len - boff;
-	if (r->text_len)
+	if (r->text_len && !d->text_deferred)
 		memcpy(r->text, l->text + boff, r->text_len);
 	l->n = (uint16_t)half;
 	l->text_len = boff;
@@ -532,10 +547,14 @@ bool cursor_next_item(cursor *c)
 
 /* Insert n bytes at byte offset at of the leaf text (capacity reserved).
  * Tombstone-only leaves may have no buffer at all, hence the guard. */
-static void text_insert(leaf *l, uint32_t at, const char *text, uint32_t n)
+static void text_insert(const crdt_doc *d, leaf *l, uint32_t at, const char *text, uint32_t n)
 {
 	if (n == 0)
 		return;
+	if (d->text_deferred) {
+		l->text_len += n;
+		return;
+	}
 	if (at < l->text_len)
 		memmove(l->text + at + n, l->text + at, l->text_len - at);
 	if (n == 1) /* a keystroke: no call */
@@ -560,7 +579,7 @@ static bool item_continues(const item *p, const item *it)
 static cursor extend_item(crdt_doc *d, leaf *l, uint32_t idx, const item *it, const char *text)
 {
 	item *p = &l->items[idx];
-	text_insert(l, leaf_byte_offset(l, idx + 1, 0), text, it->bytes);
+	text_insert(d, l, leaf_byte_offset(l, idx + 1, 0), text, it->bytes);
 	cursor res = {l, idx, p->len};
 	p->len += it->len;
 	p->bytes += it->bytes;
@@ -623,7 +642,7 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 	l = c.leaf;
 	if (c.off > 0) { /* split the item the new one lands in */
 		item *s = &l->items[c.idx];
-		uint32_t b = ITEM_LIVE(s) ? item_byte_off(l->text + leaf_byte_offset(l, c.idx, 0),
+		uint32_t b = ITEM_LIVE(s) ? item_byte_off(text_at(l, leaf_byte_offset(l, c.idx, 0)),
 							  s, c.off)
 					  : 0;
 		memmove(&l->items[c.idx + 2], &l->items[c.idx + 1],
@@ -640,7 +659,7 @@ cursor tree_insert(crdt_doc *d, cursor c, const item *it, const char *text)
 	memmove(&l->items[c.idx + 1], &l->items[c.idx], (size_t)(l->n - c.idx) * sizeof(item));
 	l->items[c.idx] = *it;
 	l->n++;
-	text_insert(l, at, text, it->bytes);
+	text_insert(d, l, at, text, it->bytes);
 	d->bytes += it->bytes;
 	propagate(d, l, live ? it->len : 0, it->len);
 	lvmap_append(d, it->lv, it->len, l->id);
@@ -667,9 +686,10 @@ cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
 	make_room(d, &c, (uint32_t)before + (uint32_t)after, true);
 	leaf *l = c.leaf;
 	uint32_t base = leaf_byte_offset(l, c.idx, 0);
-	uint32_t b0 = item_byte_off(l->text + base, &old, c.off);
-	uint32_t b1 = item_byte_off(l->text + base, &old, c.off + len);
-	memmove(l->text + base + b0, l->text + base + b1, l->text_len - base - b1);
+	uint32_t b0 = item_byte_off(text_at(l, base), &old, c.off);
+	uint32_t b1 = item_byte_off(text_at(l, base), &old, c.off + len);
+	if (!d->text_deferred)
+		memmove(l->text + base + b0, l->text + base + b1, l->text_len - base - b1);
 	l->text_len -= b1 - b0;
 	d->bytes -= b1 - b0;
 	text_shrink(d, l);
@@ -702,4 +722,123 @@ cursor tree_delete(crdt_doc *d, cursor c, uint32_t len)
 	}
 	lv_hint(d, l, mid);
 	return (cursor){l, mid + 1, 0};
+}
+
+/* ---- packing (snapshot load) ------------------------------------------------------ */
+
+/* Can item b be folded into a, the item before it? The rule tree_insert
+ * extends by and tombstones merge by: same liveness, next lvs, b's left
+ * origin a's last unit, same right origin. */
+static bool items_fold(const item *a, const item *b)
+{
+	return ITEM_LIVE(a) == ITEM_LIVE(b) && a->lv + a->len == b->lv &&
+	       b->left == a->lv + a->len - 1 && b->right == a->right;
+}
+
+/* Inner nodes above k children, level by level up to the root. */
+static uint32_t inodes_above(uint32_t k)
+{
+	uint32_t total = 0;
+	while (k > 1) {
+		k = (k + NODE_CAP - 1) / NODE_CAP;
+		total += k;
+	}
+	return total;
+}
+
+int tree_pack(crdt_doc *d)
+{
+	assert(d->text_deferred); /* items move, their text does not */
+	/* count first, so that a failed allocation leaves the tree as it was */
+	uint32_t items = 0;
+	const item *prev = NULL;
+	for (const leaf *l = d->first; l; l = l->next)
+		for (uint32_t i = 0; i < l->n; i++) {
+			if (!prev || !items_fold(prev, &l->items[i]))
+				items++;
+			prev = &l->items[i];
+		}
+	uint32_t k = items ? (items + LEAF_CAP - 1) / LEAF_CAP : 1;
+	uint32_t need = inodes_above(k);
+	size_t size = (need ? need : 1) * sizeof(void *);
+	void **nodes = mem_alloc(&d->mem, size);
+	if (!nodes)
+		return CRDT_ENOMEM;
+	for (uint32_t i = 0; i < need; i++)
+		if (!(nodes[i] = mem_calloc(&d->mem, sizeof(inode)))) {
+			while (i-- > 0)
+				mem_free(&d->mem, nodes[i], sizeof(inode));
+			mem_free(&d->mem, nodes, size);
+			return CRDT_ENOMEM;
+		}
+
+	/* slide every item left into the fewest leaves, folding runs; a
+	 * reader never overtakes the writer, which only fills leaves it has
+	 * passed */
+	leaf *w = d->first;
+	uint32_t wn = 0;
+	item *last = NULL;
+	for (leaf *l = d->first; l; l = l->next)
+		for (uint32_t i = 0; i < l->n; i++) {
+			item it = l->items[i];
+			if (last && items_fold(last, &it)) {
+				last->len += it.len;
+				last->bytes += it.bytes;
+				continue;
+			}
+			if (wn == LEAF_CAP) {
+				w->n = (uint16_t)wn;
+				w = w->next;
+				wn = 0;
+			}
+			w->items[wn] = it;
+			last = &w->items[wn++];
+		}
+	w->n = (uint16_t)wn;
+	for (leaf *l = w->next, *nx; l; l = nx) {
+		nx = l->next;
+		leaf_release(d, l);
+	}
+	w->next = NULL;
+
+	/* number the leaves in order, redo their text lengths and the levels
+	 * above them */
+	free_node(d, d->root, d->height);
+	uint32_t n = 0, used = 0;
+	for (leaf *l = d->first; l; l = l->next) {
+		l->id = n;
+		d->leaves[n++] = l;
+		l->parent = NULL;
+		l->slot = 0;
+		l->text_len = 0;
+		for (uint32_t i = 0; i < l->n; i++)
+			l->text_len += l->items[i].bytes;
+	}
+	d->n_leaves = n;
+	uint32_t width = n, height = 0, base = 0;
+	while (width > 1) {
+		uint32_t m = (width + NODE_CAP - 1) / NODE_CAP;
+		for (uint32_t j = 0; j < m; j++) {
+			inode *p = nodes[used + j];
+			p->leaf_children = height == 0;
+			p->n = (uint16_t)u32_min(NODE_CAP, width - j * NODE_CAP);
+			for (uint32_t c = 0; c < p->n; c++) {
+				uint32_t at = j * NODE_CAP + c;
+				p->child[c] =
+					height == 0 ? (void *)d->leaves[at] : nodes[base + at];
+				node_sums(p->child[c], height == 0, &p->vis[c], &p->all[c]);
+				set_parent(p, c);
+			}
+		}
+		base = used;
+		used += m;
+		width = m;
+		height++;
+	}
+	d->root = height == 0 ? (void *)d->leaves[0] : nodes[base];
+	d->height = height;
+	d->cache_leaf = NULL;
+	d->lv_hint_leaf = NULL;
+	mem_free(&d->mem, nodes, size);
+	return CRDT_OK;
 }

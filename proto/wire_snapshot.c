@@ -80,6 +80,58 @@ static int version_matches(const crdt_doc *doc, const Quire__V1__Snapshot *s)
 	return WIRE_OK;
 }
 
+/*
+ * The message without its `state` fields, in *rest (allocated, *rest_len
+ * bytes), and the last state (the one protobuf keeps) as a slice of data:
+ * unpacking copies every bytes field, and the state is nearly all of the
+ * message, so it is decoded where it lies instead. 0, or -1 when the input
+ * does not parse here (the caller then unpacks it whole, which says why)
+ * or when out of memory.
+ */
+static int is_state(const wire__field *f) { return f->number == 5 && f->type == WIRE__LEN; }
+
+static int split_state(const crdt_allocator *al, const uint8_t *data, size_t len, uint8_t **rest,
+		       size_t *rest_len, const uint8_t **state, size_t *state_len)
+{
+	*rest = NULL;
+	*rest_len = *state_len = 0;
+	*state = NULL;
+	if (data == NULL || len == 0)
+		return -1;
+	wire__reader r = {data, data + len};
+	wire__field f;
+	size_t keep = len;
+	const uint8_t *start = r.p;
+	int k;
+	while ((k = wire__next_field(&r, &f)) == 1) {
+		if (is_state(&f)) {
+			*state = f.data;
+			*state_len = f.len;
+			keep -= (size_t)(r.p - start);
+		}
+		start = r.p;
+	}
+	if (k != 0 || *state == NULL)
+		return -1;
+	uint8_t *out = wire__alloc(al, keep ? keep : 1);
+	if (out == NULL)
+		return -1;
+	/* the same walk again, copying every other field as it is */
+	size_t n = 0;
+	r = (wire__reader){data, data + len};
+	start = r.p;
+	while (wire__next_field(&r, &f) == 1) {
+		if (!is_state(&f)) {
+			memcpy(out + n, start, (size_t)(r.p - start));
+			n += (size_t)(r.p - start);
+		}
+		start = r.p;
+	}
+	*rest = out;
+	*rest_len = n;
+	return 0;
+}
+
 int wire_snapshot_decode(const uint8_t *data, size_t len, const char *doc_id, crdt_replica replica,
 			 const crdt_options *opts, crdt_doc **doc, uint64_t *seq, int *crdt_status)
 {
@@ -88,15 +140,29 @@ int wire_snapshot_decode(const uint8_t *data, size_t len, const char *doc_id, cr
 	*doc = NULL;
 	if (crdt_status)
 		*crdt_status = CRDT_OK;
+	const crdt_allocator *al = opts ? opts->allocator : NULL;
 	wire__arena a;
-	wire__arena_init(&a, opts ? opts->allocator : NULL);
+	wire__arena_init(&a, al);
+	uint8_t *rest = NULL;
+	size_t rest_len = 0;
+	const uint8_t *state = NULL;
+	size_t state_len = 0;
 	ProtobufCMessage *msg;
-	int rc = wire__unpack(&quire__v1__snapshot__descriptor, data, len, &lim, &a, &msg);
+	int rc;
+	if (split_state(al, data, len, &rest, &rest_len, &state, &state_len) != 0) {
+		rc = wire__unpack(&quire__v1__snapshot__descriptor, data, len, &lim, &a, &msg);
+		if (rc == WIRE_OK) {
+			state = ((const Quire__V1__Snapshot *)msg)->state.data;
+			state_len = ((const Quire__V1__Snapshot *)msg)->state.len;
+		}
+	} else {
+		rc = wire__unpack(&quire__v1__snapshot__descriptor, rest, rest_len, &lim, &a, &msg);
+	}
 	if (rc != WIRE_OK)
 		goto out;
 	const Quire__V1__Snapshot *s = (const Quire__V1__Snapshot *)msg;
 	rc = WIRE_EFIELD;
-	if (s->format == 0 || s->state.len == 0 || !wire_doc_id_valid(s->doc_id, strlen(s->doc_id)))
+	if (s->format == 0 || state_len == 0 || !wire_doc_id_valid(s->doc_id, strlen(s->doc_id)))
 		goto out;
 	if (doc_id != NULL && strcmp(doc_id, s->doc_id) != 0)
 		goto out;
@@ -104,10 +170,10 @@ int wire_snapshot_decode(const uint8_t *data, size_t len, const char *doc_id, cr
 		rc = WIRE_EVERSION;
 		goto out;
 	}
-	if (s->state.data[0] != s->format)
+	if (state[0] != s->format)
 		goto out; /* the container and the state disagree: damaged */
 	int st = CRDT_OK;
-	crdt_doc *d = crdt_doc_decode(s->state.data, s->state.len, replica, opts, &st);
+	crdt_doc *d = crdt_doc_decode(state, state_len, replica, opts, &st);
 	if (d == NULL) {
 		if (crdt_status)
 			*crdt_status = st;
@@ -128,5 +194,7 @@ int wire_snapshot_decode(const uint8_t *data, size_t len, const char *doc_id, cr
 	rc = WIRE_OK;
 out:
 	wire__arena_release(&a);
+	if (rest)
+		wire__free(al, rest, rest_len ? rest_len : 1);
 	return rc;
 }

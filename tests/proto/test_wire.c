@@ -545,6 +545,55 @@ static void edit_vv_next(Quire__V1__Snapshot *s) { s->version[0]->next++; }
 static void edit_vv_missing(Quire__V1__Snapshot *s) { s->n_version--; }
 static void edit_vv_replica(Quire__V1__Snapshot *s) { s->version[0]->replica = 99; }
 
+/* The state is decoded where it lies in the message (not copied out by
+ * protobuf-c): the last state field counts, as protobuf has it, and other
+ * fields around it, known or not, are read as before. */
+static int decode_bytes(const uint8_t *p, size_t n, crdt_doc **d)
+{
+	*d = NULL;
+	return wire_snapshot_decode(p, n, "doc", 3, NULL, d, NULL, NULL);
+}
+
+static void test_wire_snapshot_state_fields(void **state)
+{
+	(void)state;
+	crdt_batch *src = crdt_batch_new(NULL);
+	crdt_doc *a = sample_doc(src);
+	wire_buf good = {0};
+	assert_wire(wire_snapshot_encode(a, "doc", 7, &good), WIRE_OK);
+	size_t n = good.len;
+	uint8_t *buf = malloc(n + 64);
+	assert_non_null(buf);
+	crdt_doc *d;
+	/* field 5 (state, LEN) with junk, then the real message: last wins */
+	static const uint8_t junk_state[] = {0x2a, 3, 'x', 'y', 'z'};
+	memcpy(buf, junk_state, sizeof junk_state);
+	memcpy(buf + sizeof junk_state, good.data, n);
+	assert_wire(decode_bytes(buf, n + sizeof junk_state, &d), WIRE_OK);
+	assert_same_text(a, d);
+	crdt_doc_free(d);
+	/* the real message, then an unknown varint field and a LEN field */
+	static const uint8_t unknown[] = {0x48, 0x05, 0x52, 2, 'o', 'k'};
+	memcpy(buf, good.data, n);
+	memcpy(buf + n, unknown, sizeof unknown);
+	assert_wire(decode_bytes(buf, n + sizeof unknown, &d), WIRE_OK);
+	assert_same_text(a, d);
+	crdt_doc_free(d);
+	/* the real message, then a junk state: the junk counts and fails */
+	memcpy(buf + n, junk_state, sizeof junk_state);
+	assert_wire(decode_bytes(buf, n + sizeof junk_state, &d), WIRE_EFIELD);
+	assert_null(d);
+	/* truncated inside the state; a message with no state at all */
+	assert_true(decode_bytes(good.data, n - 1, &d) != WIRE_OK);
+	assert_null(d);
+	assert_true(decode_bytes(unknown, sizeof unknown, &d) != WIRE_OK);
+	assert_null(d);
+	free(buf);
+	wire_buf_free(&good);
+	crdt_doc_free(a);
+	crdt_batch_free(src);
+}
+
 static void test_wire_snapshot_damaged(void **state)
 {
 	(void)state;
@@ -1772,6 +1821,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_wire_ops_encode_checks),
 		cmocka_unit_test(test_wire_snapshot_roundtrip),
 		cmocka_unit_test(test_wire_snapshot_damaged),
+		cmocka_unit_test(test_wire_snapshot_state_fields),
 		cmocka_unit_test(test_wire_client_roundtrip),
 		cmocka_unit_test(test_wire_client_reuse),
 		cmocka_unit_test(test_wire_server_roundtrip),
