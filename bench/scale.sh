@@ -15,7 +15,8 @@
 #   RATE_N [100]  RATE_EDITS [20000]  RATE_WINDOW [64]
 # The writer of fanout/rate/docs sends one Update per edit, over the default
 # per-connection rate limit, so those servers run with
-# --max-msgs-per-s 0 --max-bytes-per-s 0; idle uses the defaults.
+# --max-msgs-per-s 0 --max-bytes-per-s 0; idle uses the defaults but
+# --prefault-bytes 0 (see there).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -66,7 +67,9 @@ for ((run = 1; run <= RUNS; run++)); do
 	for sc in $SCENARIOS; do
 		case $sc in
 		idle)
-			start_server
+			# no prefaulted heap: connections would reuse its 4 MiB and
+			# the RSS growth per connection would understate their cost
+			start_server --prefault-bytes 0
 			echo "== idle $IDLE_CONNS (run $run)"
 			timeout 600 "$LOAD" idle --port "$port" --conns "$IDLE_CONNS" --docs $((IDLE_CONNS / 100)) \
 				--batch 200 --hold 10 --server-pid "$pid" --json "$RESULTS"

@@ -70,6 +70,8 @@ static const opt options[] = {
 	 "snapshot a document every N changes (0: by size, 1 MiB of log, and at unload only)"},
 	{"keep-changes", "QUIRE_KEEP_CHANGES", "N", OPT_UINT, FIELD(keep_changes), 0,
 	 UINT64_C(1) << 40, "newest changes kept in the log when it is trimmed"},
+	{"prefault-bytes", "QUIRE_PREFAULT_BYTES", "SIZE", OPT_SIZE, FIELD(prefault_bytes), 0, 1 * GIB,
+	 "heap touched at start and kept, so first document loads skip page faults (0: off)"},
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
 	 FIELD(heartbeat_timeout_s), 2, 3600,
 	 "close a WebSocket silent this long; WebSocket pings go out at half of it"},
@@ -381,6 +383,7 @@ void srv_config_defaults(srv_config *c)
 	c->deflate = true;
 	c->deflate_min_bytes = 256; /* below it deflate saves a few bytes and costs the client CPU */
 	c->libev = true;
+	c->prefault_bytes = 4 * MIB; /* covers loading a ~100 KB-text document and its catch-up */
 }
 
 int srv_config_apply_env(srv_config *c, char *const *envp, char *err, size_t errlen)

@@ -62,6 +62,7 @@ typedef struct srv_config {
 	bool deflate; /* offer permessage-deflate to WebSocket clients (--no-deflate) */
 	uint64_t deflate_min_bytes; /* smaller messages go out uncompressed even with deflate */
 	bool libev; /* run lws on its libev plugin (epoll), else its poll() loop (--no-libev) */
+	uint64_t prefault_bytes; /* heap touched at start and kept (heap.h); 0: off */
 } srv_config;
 
 /* Status of the parsing functions. */

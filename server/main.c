@@ -2,8 +2,8 @@
  * main.c - the quire-server program: read the settings (flags over QUIRE_*
  * environment variables over defaults), install the SIGTERM/SIGINT handler
  * that asks the server to stop, raise the soft descriptor limit to the hard
- * one (a connection is a descriptor), run the server, exit 0 after a
- * graceful shutdown. The stop flag is the only mutable global of the program.
+ * one (a connection is a descriptor), pre-touch the heap (heap.h), run the
+ * server, exit 0 after a graceful shutdown. The stop flag is the only mutable global of the program.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "heap.h"
 #include "server.h"
 
 extern char **environ;
@@ -55,6 +56,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "quire-server: cannot raise the descriptor limit to %llu\n",
 				(unsigned long long)nofile.rlim_max);
 	}
+
+	/* before anything is allocated: the first loads reuse these pages */
+	srv_heap_prefault((size_t)cfg.prefault_bytes);
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

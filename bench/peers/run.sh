@@ -100,7 +100,7 @@ console.log(JSON.stringify({ scenario: "machine", cpus: os.cpus().length, cpuMod
 stat_busy() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat; }
 
 PORT=
-start_server() { # $1 kind [$2 db dir to reuse]
+start_server() { # $1 kind, then extra quire-server flags
 	local kind=$1
 	SPID=
 	case $kind in
@@ -115,7 +115,7 @@ start_server() { # $1 kind [$2 db dir to reuse]
 	quire)
 		PORT=18233
 		# shellcheck disable=SC2086
-		"$QUIRE_BIN" --listen 127.0.0.1:$PORT --db "$WORK/quire/quire.db" $QUIRE_FLAGS >> "$WORK/server-$kind.log" 2>&1 &
+		"$QUIRE_BIN" --listen 127.0.0.1:$PORT --db "$WORK/quire/quire.db" $QUIRE_FLAGS "${@:2}" >> "$WORK/server-$kind.log" 2>&1 &
 		SPID=$! ;;
 	esac
 	local i
@@ -165,7 +165,9 @@ for KIND in $SERVERS; do
 	fresh_db
 	if has s3; then
 		for C in $S3_CONNS; do
-			start_server $KIND
+			# S3 measures RSS growth per connection: no prefaulted heap
+			# for connections to reuse (it would hide 4 MiB / C each)
+			start_server $KIND --prefault-bytes 0
 			lg s3-c$C --scenario s3 --conns "$C" --docs 100 --hold "$S3_HOLD" --batch 200 --time-limit 120
 			stop_server; fresh_db
 		done

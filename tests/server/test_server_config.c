@@ -46,6 +46,7 @@ static void test_server_config_defaults(void **state)
 	assert_int_equal(c.max_docs_per_conn, 64);
 	assert_int_equal(c.send_queue_bytes, 8 * 1024 * 1024);
 	assert_int_equal(c.idle_unload_ms, 30000);
+	assert_int_equal(c.prefault_bytes, 4 * 1024 * 1024);
 }
 
 static void test_server_config_parse_listen(void **state)
