@@ -69,7 +69,9 @@ static const opt options[] = {
 	 UINT64_C(1) << 40,
 	 "snapshot a document every N changes (0: by size, 1 MiB of log, and at unload only)"},
 	{"keep-changes", "QUIRE_KEEP_CHANGES", "N", OPT_UINT, FIELD(keep_changes), 0,
-	 UINT64_C(1) << 40, "newest changes kept in the log when it is trimmed"},
+	 UINT64_C(1) << 40, "newest changes kept in the log when it is trimmed (but see --keep-log-ratio)"},
+	{"keep-log-ratio", "QUIRE_KEEP_LOG_RATIO", "N", OPT_UINT, FIELD(keep_log_ratio), 0, 1000,
+	 "also trim changes behind N x the snapshot's size of newer log: no catch-up uses them (0: off)"},
 	{"prefault-bytes", "QUIRE_PREFAULT_BYTES", "SIZE", OPT_SIZE, FIELD(prefault_bytes), 0, 1 * GIB,
 	 "heap touched at start and kept, so first document loads skip page faults (0: off)"},
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
@@ -373,6 +375,7 @@ void srv_config_defaults(srv_config *c)
 	c->idle_unload_ms = 30000;
 	c->snapshot_every = 1000;
 	c->keep_changes = 1000;
+	c->keep_log_ratio = 2;
 	c->heartbeat_timeout_s = 60;
 	c->message_timeout_s = 30; /* a slow sender (slowloris) cannot hold a message open */
 	c->max_msgs_per_s = 200;

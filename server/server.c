@@ -306,6 +306,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 		cfg->durability == SRV_DURABILITY_FULL ? STORE_SYNC_FULL : STORE_SYNC_NORMAL;
 	so.snapshot_every_changes = cfg->snapshot_every;
 	so.keep_changes = cfg->keep_changes;
+	so.keep_log_ratio = (uint32_t)cfg->keep_log_ratio;
 	so.crdt = &s->crdt_opts;
 	so.on_damage = on_damage;
 	so.on_damage_ctx = s;

@@ -77,6 +77,9 @@
 	X(ST_CHANGES_FIRST_RECENT,                                                                 \
 	  "SELECT min(seq) FROM changes WHERE doc = ?1 AND seq <= ?2 AND time_ms >= ?3")           \
 	X(ST_CHANGES_DELETE, "DELETE FROM changes WHERE doc = ?1 AND seq <= ?2")                   \
+	X(ST_CHANGES_TAIL_FROM, /* newest seq whose changes from it on weigh >= ?2 bytes */           \
+	  "SELECT seq FROM (SELECT seq, sum(length(payload)) OVER (ORDER BY seq DESC) AS tail"     \
+	  " FROM changes WHERE doc = ?1) WHERE tail >= ?2 ORDER BY seq DESC LIMIT 1")             \
 	X(ST_SNAP_LIST,                                                                            \
 	  "SELECT seq, format, raw_size, length(zstd), checksum, created_ms FROM snapshots"        \
 	  " WHERE doc = ?1 ORDER BY seq DESC")                                                     \
@@ -85,6 +88,7 @@
 	X(ST_SNAP_NEWEST,                                                                          \
 	  "SELECT seq, raw_size, length(zstd), (SELECT count(*) FROM snapshots WHERE doc = ?1)"    \
 	  " FROM snapshots WHERE doc = ?1 ORDER BY seq DESC LIMIT 1")                              \
+	X(ST_SNAP_RAW_SIZE, "SELECT raw_size FROM snapshots WHERE doc = ?1 AND seq = ?2")          \
 	X(ST_SNAP_GET,                                                                             \
 	  "SELECT format, raw_size, checksum, zstd FROM snapshots WHERE doc = ?1 AND seq = ?2")    \
 	X(ST_SNAP_INSERT, "INSERT OR REPLACE INTO snapshots(doc, seq, format, raw_size, "          \

@@ -487,6 +487,39 @@ int store__snapshot_seqs(store *db, int64_t id, uint64_t upto, uint64_t **seqs, 
 
 /* ---- trimming ------------------------------------------------------------------------- */
 
+/* The byte rule of the retention (store.h): *floor is the newest seq whose
+ * later changes weigh at least keep_log_ratio x the raw size of the
+ * snapshot at seq `newest` (0: no such change). A client behind it would
+ * be sent that snapshot rather than the heavier log. */
+static int log_floor_by_bytes(store *db, int64_t id, uint64_t newest, uint64_t *floor)
+{
+	*floor = 0;
+	sqlite3_stmt *st = store__stmt(db, ST_SNAP_RAW_SIZE);
+	if (!st)
+		return store__map_sqlite(db->sqlite_code);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)newest);
+	int rc = sqlite3_step(st);
+	int64_t raw = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store__sqlfail(db, rc, "trim: snapshot size");
+	if (rc == SQLITE_DONE)
+		return STORE_OK;
+	int64_t bound = raw * (int64_t)db->opts.keep_log_ratio;
+	if ((st = store__stmt(db, ST_CHANGES_TAIL_FROM)) == NULL)
+		return store__map_sqlite(db->sqlite_code);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, bound > 0 ? bound : 1);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*floor = (uint64_t)sqlite3_column_int64(st, 0) - 1;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store__sqlfail(db, rc, "trim: log weight");
+	return STORE_OK;
+}
+
 static int trim_one(store *db, const char *doc_id, store_trim_result *res)
 {
 	int status = store__begin(db, true);
@@ -504,13 +537,15 @@ static int trim_one(store *db, const char *doc_id, store_trim_result *res)
 	if (status == STORE_OK)
 		status = store__snapshot_seqs(db, id, UINT64_MAX, &seqs, &n);
 
-	/* The second-newest valid snapshot. */
-	uint64_t base = 0;
+	/* The newest and the second-newest valid snapshots. */
+	uint64_t base = 0, newest = 0;
 	int valid = 0;
 	for (size_t i = 0; status == STORE_OK && i < n && valid < 2; i++) {
 		int s = store__snapshot_read(db, id, doc_id, seqs[i], 1, NULL, NULL, NULL);
 		if (s == STORE_OK) {
-			if (++valid == 2)
+			if (++valid == 1)
+				newest = seqs[i];
+			else
 				base = seqs[i];
 		} else if (s == STORE_ESNAPSHOT) {
 			store__damage(db, doc_id, seqs[i], s, db->err);
@@ -528,9 +563,15 @@ static int trim_one(store *db, const char *doc_id, store_trim_result *res)
 		uint64_t cut = base;
 		uint64_t keep_floor =
 			head > db->opts.keep_changes ? head - db->opts.keep_changes : 0;
-		if (cut > keep_floor)
+		if (db->opts.keep_log_ratio > 0 && keep_floor < cut) {
+			uint64_t byte_floor = 0;
+			status = log_floor_by_bytes(db, id, newest, &byte_floor);
+			if (byte_floor > keep_floor)
+				keep_floor = byte_floor;
+		}
+		if (status == STORE_OK && cut > keep_floor)
 			cut = keep_floor;
-		if (db->opts.keep_ms > 0 && cut >= start) {
+		if (status == STORE_OK && db->opts.keep_ms > 0 && cut >= start) {
 			sqlite3_stmt *st = store__stmt(db, ST_CHANGES_FIRST_RECENT);
 			if (!st) {
 				status = store__map_sqlite(db->sqlite_code);

@@ -272,6 +272,7 @@ void store_options_init(store_options *opts)
 	opts->snapshot_every_changes = 1000;
 	opts->snapshot_every_bytes = 1u << 20;
 	opts->keep_changes = 1000;
+	opts->keep_log_ratio = 2;
 	opts->keep_ms = 0;
 	opts->zstd_level = 3;
 	opts->checkpoint_pages = 1000;

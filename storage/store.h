@@ -137,10 +137,15 @@ typedef struct store_options {
 	uint64_t snapshot_every_changes;
 	uint64_t snapshot_every_bytes;
 	/* Retention (store_trim): a change is only trimmed when it is covered
-	 * by the second-newest valid snapshot AND at least keep_changes newer
-	 * changes exist AND it is older than keep_ms (by its time_ms; 0: no
-	 * time criterion). Defaults 1000 changes, 0 ms. */
+	 * by the second-newest valid snapshot AND (at least keep_changes newer
+	 * changes exist OR the newer changes' payloads add up to at least
+	 * keep_log_ratio x the newest valid snapshot's raw size) AND it is
+	 * older than keep_ms (by its time_ms; 0: no time criterion). The byte
+	 * rule drops only what no catch-up would use: a client that far
+	 * behind is sent the smaller snapshot instead (server/room.c); 0
+	 * turns it off. Defaults 1000 changes, ratio 2, 0 ms. */
 	uint64_t keep_changes;
+	uint32_t keep_log_ratio;
 	int64_t keep_ms;
 	int zstd_level; /* snapshot compression level, default 3 */
 	/* Database size quota in bytes (PRAGMA max_page_count), 0: none.

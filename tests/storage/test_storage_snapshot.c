@@ -317,6 +317,7 @@ static void test_storage_trim_window(void **state)
 	fixture *f = *state;
 	store_close(f->db);
 	f->opts.keep_changes = 25;
+	f->opts.keep_log_ratio = 0; /* the count rule alone (the byte rule: below) */
 	open_fixture(f);
 
 	/* one snapshot only: nothing is trimmed (no fallback yet) */
@@ -385,6 +386,70 @@ static void test_storage_trim_window(void **state)
 	/* trimming a missing document is fine */
 	assert_store(store_trim(f->db, "nope", &tr), STORE_OK);
 	assert_int_equal(tr.changes_removed, 0);
+}
+
+/* The byte rule: with keep_changes far above the head, changes covered by
+ * the second-newest snapshot go when the changes after them weigh at least
+ * keep_log_ratio x the newest snapshot's raw size, and only those. */
+static void test_storage_trim_log_weight(void **state)
+{
+	fixture *f = *state;
+	store_close(f->db);
+	f->opts.keep_changes = 1000;
+	f->opts.keep_log_ratio = 0;
+	open_fixture(f);
+	grow_and_snapshot(f, 30);
+	grow_and_snapshot(f, 30); /* snapshots 30, 60 */
+	assert_store(st_append_random(f->db, &f->w, 10, 4, &f->rng), STORE_OK); /* head 70 */
+
+	/* ratio 0 and 1000 kept: nothing goes */
+	store_trim_result tr;
+	assert_store(store_trim(f->db, "doc", &tr), STORE_OK);
+	assert_int_equal(tr.changes_removed, 0);
+	assert_int_equal(tr.log_start, 1);
+
+	/* the expected cut, from the payloads and the snapshot's raw size */
+	uint8_t *snap = NULL;
+	size_t snap_len = 0;
+	int64_t raw = 0;
+	assert_int_equal(st_get_snapshot(f->path, "doc", 60, &snap, &snap_len, &raw), 0);
+	free(snap);
+	bool partial = false; /* a cut between the log start and the base */
+	for (uint32_t ratio = 4; ratio >= 1; ratio--) {
+		uint64_t tail = 0, floor = 0;
+		for (uint64_t q = 70; q >= 1; q--) {
+			tail += f->w.payloads[q].len;
+			if (tail >= (uint64_t)raw * ratio) {
+				floor = q - 1;
+				break;
+			}
+		}
+		uint64_t cut = floor < 30 ? floor : 30; /* base: the snapshot at 30 */
+		uint64_t start = 0, head = 0;
+		assert_store(store_log_start(f->db, "doc", &start, &head), STORE_OK);
+		store_close(f->db);
+		f->opts.keep_log_ratio = ratio;
+		open_fixture(f);
+		assert_store(store_trim(f->db, "doc", &tr), STORE_OK);
+		print_message("ratio %u: raw snapshot %lld B, cut at %llu (log started at %llu)\n",
+			      ratio, (long long)raw, (unsigned long long)cut,
+			      (unsigned long long)start);
+		assert_int_equal(tr.changes_removed, cut >= start ? cut - start + 1 : 0);
+		partial |= cut >= start && cut < 30;
+		assert_int_equal(tr.log_start, cut >= start ? cut + 1 : start);
+		/* what stays weighs at least ratio x the snapshot, or is all
+		 * newer than the base */
+		store_doc_info info;
+		assert_store(store_doc_info_get(f->db, "doc", &info), STORE_OK);
+		assert_true(info.log_bytes >= (uint64_t)raw * ratio || info.log_start <= 31);
+		expect_load(f, 60, 0);
+	}
+	/* the rule cut inside the covered range once, and at the base at last */
+	assert_true(partial);
+	uint64_t start = 0, head = 0;
+	assert_store(store_log_start(f->db, "doc", &start, &head), STORE_OK);
+	assert_int_equal(start, 31);
+	assert_int_equal(head, 70);
 }
 
 static void test_storage_trim_keep_ms(void **state)
@@ -508,6 +573,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_storage_all_damaged_and_trimmed_fails, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_trim_log_weight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_keep_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_snapshot_replace_same_seq, setup,
 						teardown),
