@@ -108,18 +108,25 @@ function countingWebSocket(counter, replica, conns) {
 				conn.handshakeIn = conn.socket?.bytesRead ?? 0;
 				conn.extensions = this.extensions;
 			});
-			this.on('message', (data) => {
-				const n = data.byteLength ?? data.length;
-				counter.bytesIn += n;
-				counter.msgsIn++;
-				conn.payloadIn += n;
-				conn.msgsIn++;
-			});
+			this.conn = conn;
 			this.on('close', () => {
 				replica.closed = (replica.closed || 0) + 1;
 				if (conn.socket) conn.wireIn = conn.socket.bytesRead;
 				conn.socket = null;
 			});
+		}
+		// Messages are counted where `ws` emits them rather than by a second
+		// 'message' listener: two listeners make every emit copy its
+		// listener array, a cost of the instrument, not of the client.
+		emit(ev, data, isBinary) {
+			if (ev === 'message') {
+				const n = data.byteLength ?? data.length;
+				counter.bytesIn += n;
+				counter.msgsIn++;
+				this.conn.payloadIn += n;
+				this.conn.msgsIn++;
+			}
+			return super.emit(ev, data, isBinary);
 		}
 		send(data, ...rest) {
 			counter.bytesOut += data.byteLength ?? data.length;

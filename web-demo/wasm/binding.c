@@ -73,9 +73,13 @@ typedef struct qb_doc {
 	size_t in_cap;
 	crdt_op *opv; /* the ops of one Change, text pointing into `in` */
 	size_t opv_cap;
-	double res_seq;
-	uint32_t res_changes, res_echoes, res_errors, res_gap;
-	int res_error;
+	/* qb_recv's results, laid out for JS to read in place (qb_res): one
+	 * typed-array read per field instead of a call each per message */
+	struct qb_res {
+		double seq, progress;
+		uint32_t changes, echoes, errors, gap, patch_count;
+		int32_t error;
+	} res;
 	/* qb_recv of a Welcome: its fields; the snapshot's state stays in `in`
 	 * (at wel_state, wel_state_len) for qb_welcome_load */
 	uint32_t wel_version, wel_read_only, wel_snapshot, wel_mine;
@@ -718,13 +722,13 @@ int qb_outbox_push(qb_doc *q, uint32_t kind, uint64_t replica, uint32_t counter,
 QB_EXPORT("qb_outbox_reapply") uint32_t qb_outbox_reapply(qb_doc *q)
 {
 	uint32_t failed = 0;
-	q->res_error = CRDT_OK;
+	q->res.error = CRDT_OK;
 	crdt_batch *lists[2] = {q->sent, q->unsent};
 	for (int l = 0; l < 2; l++)
 		for (size_t i = 0; i < crdt_batch_count(lists[l]); i++) {
 			int rc = qb__apply(q, crdt_batch_get(lists[l], i));
 			if (rc < 0 && failed++ == 0)
-				q->res_error = rc;
+				q->res.error = rc;
 		}
 	qb_patches_clear(q);
 	return failed;
@@ -1038,13 +1042,13 @@ static int qb__change(qb_doc *q, qb_rd ops)
 	for (size_t i = 0; i < n; i++) {
 		const crdt_op *op = &q->opv[i];
 		if (op->kind && op->id.replica == own) {
-			q->res_echoes++;
+			q->res.echoes++;
 			if (qb__acked(q, op->id.counter + op->len) != CRDT_OK)
 				return CRDT_ENOMEM;
 		}
 		int rc = op->kind ? qb__apply(q, op) : CRDT_EINVAL;
-		if (rc < 0 && q->res_errors++ == 0)
-			q->res_error = rc;
+		if (rc < 0 && q->res.errors++ == 0)
+			q->res.error = rc;
 	}
 	return CRDT_OK;
 }
@@ -1147,40 +1151,12 @@ QB_EXPORT("qb_welcome_load") int qb_welcome_load(qb_doc *q)
 	return (int)qb_outbox_reapply(q);
 }
 
-/*
- * Handle the ServerMessage of `len` bytes in the qb_in buffer if it is a
- * Changes: apply every change after last_seq in order, in one call, with
- * their patches in the patch list. Returns the message's kind (its oneof
- * field number: 3 for Changes, which are handled here; 2 for a Welcome,
- * read into qb_wel_* and qb_welcome_load, -200 if its protobuf is bad; any
- * other kind is left to the caller) or -1 for bad protobuf. Results: qb_res_seq (the new
- * last seq), qb_res_changes (changes applied), qb_res_echoes (our own ops
- * met: they count as acknowledged), qb_res_errors / qb_res_error (ops the
- * engine refused and the first status), qb_res_gap (a change after a gap:
- * its seq; nothing from it on was applied).
- */
-QB_EXPORT("qb_recv") int qb_recv(qb_doc *q, uint32_t len, double last_seq)
+/* Apply the changes of the Changes message in `in` (see qb_recv). */
+static int qb__changes(qb_doc *q, uint32_t len)
 {
 	qb_rd r = {q->in, q->in + len}, sub;
-	unsigned f, wt, kind = 0;
+	unsigned f, wt;
 	uint64_t v;
-	qb_patches_clear(q);
-	q->res_seq = last_seq;
-	q->res_changes = q->res_echoes = q->res_errors = 0;
-	q->res_error = CRDT_OK;
-	q->res_gap = 0;
-	q->patch_status = CRDT_OK;
-	while (r.p < r.end) {
-		if (qb__field(&r, &f, &wt, &v, &sub) < 0)
-			return -1;
-		if (f >= 2 && f <= 7 && wt == 2)
-			kind = f;
-	}
-	if (kind == 2)
-		return qb__welcome(q, len);
-	if (kind != 3)
-		return (int)kind;
-	r.p = q->in;
 	while (r.p < r.end) {
 		if (qb__field(&r, &f, &wt, &v, &sub) < 0)
 			return -1;
@@ -1200,10 +1176,10 @@ QB_EXPORT("qb_recv") int qb_recv(qb_doc *q, uint32_t len, double last_seq)
 				if (f == 1 && wt == 0)
 					seq = v;
 			}
-			if ((double)seq <= q->res_seq)
+			if ((double)seq <= q->res.seq)
 				continue;
-			if ((double)seq != q->res_seq + 1) {
-				q->res_gap = (uint32_t)seq;
+			if ((double)seq != q->res.seq + 1) {
+				q->res.gap = (uint32_t)seq;
 				return 3;
 			}
 			int rc = qb__change(q, ch);
@@ -1211,16 +1187,61 @@ QB_EXPORT("qb_recv") int qb_recv(qb_doc *q, uint32_t len, double last_seq)
 				return -1;
 			if (rc < 0)
 				return rc;
-			q->res_seq = (double)seq;
-			q->res_changes++;
+			q->res.seq = (double)seq;
+			q->res.changes++;
 		}
 	}
 	return 3;
 }
 
-QB_EXPORT("qb_res_seq") double qb_res_seq(const qb_doc *q) { return q->res_seq; }
-QB_EXPORT("qb_res_changes") uint32_t qb_res_changes(const qb_doc *q) { return q->res_changes; }
-QB_EXPORT("qb_res_echoes") uint32_t qb_res_echoes(const qb_doc *q) { return q->res_echoes; }
-QB_EXPORT("qb_res_errors") uint32_t qb_res_errors(const qb_doc *q) { return q->res_errors; }
-QB_EXPORT("qb_res_error") int qb_res_error(const qb_doc *q) { return q->res_error; }
-QB_EXPORT("qb_res_gap") uint32_t qb_res_gap(const qb_doc *q) { return q->res_gap; }
+/*
+ * Handle the ServerMessage of `len` bytes in the qb_in buffer if it is a
+ * Changes: apply every change after last_seq in order, in one call, with
+ * their patches in the patch list. Returns the message's kind (its oneof
+ * field number: 3 for Changes, which are handled here; 2 for a Welcome,
+ * read into qb_wel_* and qb_welcome_load, -200 if its protobuf is bad; any
+ * other kind is left to the caller) or -1 for bad protobuf. Results, in
+ * the block at qb_res (also qb_res_*): seq (the new last seq), progress
+ * (qb_progress after the message), changes (applied), echoes (our own ops
+ * met: they count as acknowledged), errors / error (ops the engine refused
+ * and the first status), gap (a change after a gap: its seq; nothing from
+ * it on was applied), patch_count (qb_patch_count).
+ */
+QB_EXPORT("qb_recv") int qb_recv(qb_doc *q, uint32_t len, double last_seq)
+{
+	qb_rd r = {q->in, q->in + len}, sub;
+	unsigned f, wt, kind = 0;
+	uint64_t v;
+	qb_patches_clear(q);
+	q->res.seq = last_seq;
+	q->res.changes = q->res.echoes = q->res.errors = 0;
+	q->res.error = CRDT_OK;
+	q->res.gap = 0;
+	q->patch_status = CRDT_OK;
+	int rc = -1;
+	while (r.p < r.end) {
+		if (qb__field(&r, &f, &wt, &v, &sub) < 0)
+			goto done;
+		if (f >= 2 && f <= 7 && wt == 2)
+			kind = f;
+	}
+	if (kind == 2)
+		return qb__welcome(q, len);
+	if (kind != 3)
+		return (int)kind;
+	rc = qb__changes(q, len);
+done:
+	q->res.progress = q->progress;
+	q->res.patch_count = q->patch_count;
+	return rc;
+}
+
+/* The address of qb_recv's results: f64 seq, f64 progress, then u32
+ * changes, echoes, errors, gap, patch_count and i32 error. */
+QB_EXPORT("qb_res") const struct qb_res *qb_res(const qb_doc *q) { return &q->res; }
+QB_EXPORT("qb_res_seq") double qb_res_seq(const qb_doc *q) { return q->res.seq; }
+QB_EXPORT("qb_res_changes") uint32_t qb_res_changes(const qb_doc *q) { return q->res.changes; }
+QB_EXPORT("qb_res_echoes") uint32_t qb_res_echoes(const qb_doc *q) { return q->res.echoes; }
+QB_EXPORT("qb_res_errors") uint32_t qb_res_errors(const qb_doc *q) { return q->res.errors; }
+QB_EXPORT("qb_res_error") int qb_res_error(const qb_doc *q) { return q->res.error; }
+QB_EXPORT("qb_res_gap") uint32_t qb_res_gap(const qb_doc *q) { return q->res.gap; }

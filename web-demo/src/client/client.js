@@ -178,6 +178,7 @@ export class QuireClient {
 		this.readOnly = false;
 		this.refused = false;
 		this.ws = null;
+		this.unwire = () => {}; // detaches our handlers from this.ws
 		this.wanted = false;
 		this.attempt = 0;
 		this.timers = { reconnect: 0, flush: 0, presence: 0, heartbeat: 0, persist: 0 };
@@ -241,10 +242,8 @@ export class QuireClient {
 			this.scheduleReconnect(0);
 			return;
 		}
-		// node's `ws` (an EventEmitter) can hand over its Buffer as is
-		ws.binaryType = typeof ws.on === 'function' ? 'nodebuffer' : 'arraybuffer';
 		this.ws = ws;
-		ws.onopen = () => {
+		const onOpen = () => {
 			if (this.ws !== ws) return;
 			this.lastRecv = this.lastSent = Date.now();
 			this.send({
@@ -256,44 +255,73 @@ export class QuireClient {
 			});
 			this.startHeartbeat();
 		};
-		ws.onmessage = (ev) => {
+		const onClose = (code) => {
 			if (this.ws !== ws) return;
-			this.lastRecv = Date.now();
-			const data = ev.data;
-			if (typeof data === 'string') return;
-			const bytes = ArrayBuffer.isView(data) ? data : new Uint8Array(data);
-			// Changes (nearly every message) are decoded and applied by the
-			// engine in one call, a Welcome is read there; the rest is decoded
-			// here (so is a Welcome the engine could not read: kind 0).
-			let r;
-			try {
-				r = this.doc.recv(bytes, this.lastSeq);
-			} catch (err) {
-				this.emit('error', { code: 0, codeName: 'DECODE', message: String(err), fatal: false });
-				return;
-			}
-			if (r.kind === 3 || r.kind === -1) {
-				this.onChanges(r);
-				return;
-			}
-			if (r.kind === 2) {
-				this.onWelcome(r);
-				return;
-			}
-			let msg;
-			try {
-				msg = fromBinary(ServerMessageSchema, bytes);
-			} catch (err) {
-				this.emit('error', { code: 0, codeName: 'DECODE', message: String(err), fatal: false });
-				return;
-			}
-			this.onMessage(msg);
+			this.onClosed(code);
 		};
-		ws.onclose = (ev) => {
-			if (this.ws !== ws) return;
-			this.onClosed(ev.code);
-		};
-		ws.onerror = () => {};
+		if (typeof ws.on === 'function') {
+			// node's `ws`: its own events hand over the payload Buffer as is,
+			// without the browser-style MessageEvent made per message for
+			// onmessage (a real cost at hundreds of clients per process)
+			ws.binaryType = 'nodebuffer';
+			const onMessage = (data, isBinary) => {
+				// (ws 8 says isBinary; ws 7 gives text as a string and no flag)
+				if (this.ws === ws && isBinary !== false && typeof data !== 'string') this.onData(data);
+			};
+			ws.on('open', onOpen);
+			ws.on('message', onMessage);
+			ws.on('close', onClose);
+			ws.on('error', () => {}); // a close follows
+			this.unwire = () => {
+				ws.off('open', onOpen);
+				ws.off('message', onMessage);
+				ws.off('close', onClose);
+			};
+		} else {
+			ws.binaryType = 'arraybuffer';
+			ws.onopen = onOpen;
+			ws.onmessage = (ev) => {
+				const data = ev.data;
+				if (this.ws !== ws || typeof data === 'string') return;
+				this.onData(ArrayBuffer.isView(data) ? data : new Uint8Array(data));
+			};
+			ws.onclose = (ev) => onClose(ev.code);
+			ws.onerror = () => {};
+			this.unwire = () => {
+				ws.onopen = ws.onmessage = ws.onclose = null;
+			};
+		}
+	}
+
+	// One binary message from the server (bytes: a Uint8Array).
+	onData(bytes) {
+		this.lastRecv = Date.now();
+		// Changes (nearly every message) are decoded and applied by the
+		// engine in one call, a Welcome is read there; the rest is decoded
+		// here (so is a Welcome the engine could not read: kind 0).
+		let r;
+		try {
+			r = this.doc.recv(bytes, this.lastSeq);
+		} catch (err) {
+			this.emit('error', { code: 0, codeName: 'DECODE', message: String(err), fatal: false });
+			return;
+		}
+		if (r.kind === 3 || r.kind === -1) {
+			this.onChanges(r);
+			return;
+		}
+		if (r.kind === 2) {
+			this.onWelcome(r);
+			return;
+		}
+		let msg;
+		try {
+			msg = fromBinary(ServerMessageSchema, bytes);
+		} catch (err) {
+			this.emit('error', { code: 0, codeName: 'DECODE', message: String(err), fatal: false });
+			return;
+		}
+		this.onMessage(msg);
 	}
 
 	// Go offline on purpose (edits keep working locally); connect() resumes.
@@ -400,7 +428,7 @@ export class QuireClient {
 		this.live = false;
 		this.stopHeartbeat();
 		if (ws) {
-			ws.onopen = ws.onmessage = ws.onclose = null;
+			this.unwire();
 			try {
 				ws.close(code);
 			} catch {
@@ -586,7 +614,7 @@ export class QuireClient {
 			const ev = this.remoteEvent;
 			ev.seq = r.seq;
 			ev.changes = r.changes;
-			ev.progress = this.doc.progress;
+			ev.progress = r.progress;
 			this.emit('remote', ev);
 		}
 		if (r.kind === -1) {

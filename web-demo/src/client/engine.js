@@ -59,6 +59,7 @@ export class Engine {
 	constructor(instance) {
 		this.x = instance.exports;
 		if (typeof this.x._initialize === 'function') this.x._initialize();
+		this.views();
 	}
 	newDoc(replica) {
 		const p = this.x.qb_new(BigInt.asUintN(64, replica));
@@ -74,9 +75,18 @@ export class Engine {
 	}
 	// All of the wasm memory as bytes (a new view only after it grew).
 	heap() {
-		const buf = this.x.memory.buffer;
-		if (this.u8 === undefined || this.u8.buffer !== buf) this.u8 = new Uint8Array(buf);
+		if (this.u8.length === 0) this.views();
 		return this.u8;
+	}
+	// Views of all of the wasm memory. Growing the memory detaches the old
+	// buffer, which leaves its views empty: that is the cheap test for stale
+	// views (reading memory.buffer costs more, once per message).
+	views() {
+		const buf = this.x.memory.buffer;
+		this.u8 = new Uint8Array(buf);
+		this.u32 = new Uint32Array(buf);
+		this.i32 = new Int32Array(buf);
+		this.f64 = new Float64Array(buf);
 	}
 	bytes(ptr, n) {
 		return new Uint8Array(this.x.memory.buffer, ptr, n);
@@ -98,9 +108,23 @@ export class WasmDoc {
 		this.p = ptr;
 		this.replica = replica;
 		this.res = {
-			kind: 0, seq: 0, changes: 0, echoes: 0, errors: 0, error: 0, gap: 0, patchCount: 0,
+			kind: 0, seq: 0, changes: 0, echoes: 0, errors: 0, error: 0, gap: 0, patchCount: 0, progress: 0,
 			version: 0, headSeq: 0, readOnly: false, snapshot: false, snapshotSeq: 0,
 		};
+		this.resAt = engine.x.qb_res(ptr); // qb_recv's results (see recv)
+		this.inAt = 0; // the engine's input buffer and the size it has at least
+		this.inCap = 0;
+	}
+	// The engine's input buffer, at least n bytes (kept: one call less per
+	// message; qb_in may move it when it has to grow).
+	inBuf(n) {
+		if (n <= this.inCap) return this.inAt;
+		const cap = Math.max(n, 2 * this.inCap, 4096);
+		const p = this.x.qb_in(this.p, cap);
+		if (!p) throw new CrdtError(-1, 'out of memory');
+		this.inAt = p;
+		this.inCap = cap;
+		return p;
 	}
 	free() {
 		if (this.p) this.x.qb_delete_doc(this.p);
@@ -170,9 +194,8 @@ export class WasmDoc {
 			rc = x.qb_insert_cp(this.p, pos, c);
 		} else {
 			const max = text.length * 3;
-			const p = x.qb_in(this.p, max);
-			if (!p) throw new CrdtError(-1, 'insert: out of memory');
-			const { written } = enc.encodeInto(text, new Uint8Array(x.memory.buffer, p, max));
+			const p = this.inBuf(max);
+			const { written } = enc.encodeInto(text, this.e.heap().subarray(p, p + max));
 			rc = x.qb_insert(this.p, pos, p, written);
 		}
 		this.check(rc, 'insert');
@@ -239,17 +262,16 @@ export class WasmDoc {
 	}
 	// Hand a ServerMessage to the engine. A Changes message is applied there
 	// whole (every change after lastSeq, in order): returns { kind: 3, seq,
-	// changes, echoes, errors, error, gap, patchCount }. A Welcome is read
+	// changes, echoes, errors, error, gap, patchCount, progress }. A Welcome is read
 	// there: { kind: 2, version, headSeq, readOnly, snapshot, snapshotSeq }
 	// (its snapshot stays in the engine's input buffer: welcomeLoad, before
 	// the next recv). Other kinds return { kind } and are left to the caller
 	// (0: a Welcome the engine could not read); bad protobuf gives kind -1.
 	// The result object is this doc's own, reused by the next call.
 	recv(bytes, lastSeq) {
-		const x = this.x, d = this.p, r = this.res;
-		const p = x.qb_in(d, bytes.length);
-		if (!p) throw new CrdtError(-1, 'recv: out of memory');
-		this.e.heap().set(bytes, p);
+		const x = this.x, d = this.p, r = this.res, e = this.e;
+		const p = this.inBuf(bytes.length);
+		e.heap().set(bytes, p);
 		const kind = x.qb_recv(d, bytes.length, lastSeq);
 		if (kind === 2) { // a Welcome, read by the engine (its snapshot: welcomeLoad)
 			r.kind = 2;
@@ -264,14 +286,18 @@ export class WasmDoc {
 			r.kind = kind < 0 ? 0 : kind; // -200: a Welcome the engine could not read
 			return r;
 		}
+		// the results block (binding.c struct qb_res), read in place
+		if (e.u8.length === 0) e.views(); // the apply grew the memory
+		const f = this.resAt >>> 3, w = this.resAt >>> 2, u = e.u32;
 		r.kind = kind < 0 ? -1 : 3;
-		r.seq = x.qb_res_seq(d);
-		r.changes = x.qb_res_changes(d);
-		r.echoes = x.qb_res_echoes(d);
-		r.errors = x.qb_res_errors(d);
-		r.error = r.errors ? x.qb_res_error(d) : 0;
-		r.gap = x.qb_res_gap(d);
-		r.patchCount = x.qb_patch_count(d);
+		r.seq = e.f64[f];
+		r.progress = e.f64[f + 1];
+		r.changes = u[w + 4];
+		r.echoes = u[w + 5];
+		r.errors = u[w + 6];
+		r.gap = u[w + 7];
+		r.patchCount = u[w + 8];
+		r.error = r.errors ? e.i32[w + 9] : 0;
 		return r;
 	}
 	// Load the snapshot of the Welcome the last recv read, in place of the
@@ -342,20 +368,16 @@ export class WasmDoc {
 	// The patches of the last apply / recv: {pos, deleted, text, from16,
 	// to16}, from16/to16 the UTF-16 offsets in the text before the patch.
 	readPatches() {
-		const x = this.x;
+		const x = this.x, e = this.e;
 		const n = x.qb_patch_count(this.p);
 		if (n === 0) return [];
-		const base = x.qb_patches(this.p);
-		const mem = x.memory.buffer;
-		const w = new Uint32Array(mem, base, x.qb_patches_len(this.p) >>> 2);
+		const base = x.qb_patches(this.p); // 4-aligned records
+		const u8 = e.heap(), w = e.u32; // (heap() renews the views if stale)
 		const out = [];
-		let o = 0;
+		let o = base >>> 2;
 		for (let i = 0; i < n; i++) {
-			const nb = w[o + 3];
-			let text;
-			if (nb === 0) text = '';
-			else if (nb === 1) text = String.fromCharCode(new Uint8Array(mem, base + o * 4 + 24, 1)[0]);
-			else text = dec.decode(new Uint8Array(mem, base + o * 4 + 24, nb));
+			const nb = w[o + 3], t = o * 4 + 24;
+			const text = nb === 0 ? '' : nb === 1 ? String.fromCharCode(u8[t]) : dec.decode(u8.subarray(t, t + nb));
 			out.push({ pos: w[o], deleted: w[o + 1], text, from16: w[o + 4], to16: w[o + 5] });
 			o += 6 + ((nb + 3) >>> 2);
 		}
