@@ -3,10 +3,11 @@
  * reassembled from RECEIVE callbacks (a message may arrive as several
  * frames, each in several chunks of the rx buffer), limited to
  * cfg.max_message_bytes while they grow, decoded with the server's one
- * reusable wire_client_msg and handed to room.c; outgoing messages wait in
- * a FIFO bounded in bytes and leave one fragment per SERVER_WRITEABLE (a
- * lagging member's queued Changes for one handle merged first, see
- * coalesce_head).
+ * reusable wire_client_msg and handed to room.c; outgoing messages are
+ * written at once when nothing is queued before them (write-through, see
+ * srv_conn_send), else wait in a FIFO bounded in bytes and leave at
+ * SERVER_WRITEABLE (a lagging member's queued Changes for one handle merged
+ * first, see coalesce_head).
  *
  * Memory of an idle connection: nothing but the srv_conn. A message that
  * arrives in one RECEIVE callback (almost all do) is decoded where lws holds
@@ -262,6 +263,31 @@ void srv_conn_free(srv_conn *c)
 
 /* ---- sending ------------------------------------------------------------------------ */
 
+/*
+ * Write-through. A message queued to a connection whose queue was empty is
+ * written at once (drain), not at the next SERVER_WRITEABLE: waiting for it
+ * cost two epoll_ctl (POLLOUT on, then off) and a loop turn per delivered
+ * message, about a quarter of the server's CPU in a fan-out. It is only
+ * done when nothing can be overtaken or broken:
+ *  - the queue was empty (so no message of ours is half written, and a
+ *    lagging member still queues and gets its Changes merged);
+ *  - lws holds no bytes of an earlier partial send (lws_partial_buffered:
+ *    lws_write would append behind them, unbounded);
+ *  - no ping is due (WRITEABLE is armed for it and it goes first);
+ *  - the connection is open and the peer has not sent its Close;
+ *  - it is not the connection's own RECEIVE that queues it (see
+ *    srv_conn_receive).
+ * The write is the same lws_write(LWS_WRITE_RAW) as WRITEABLE's: in lws
+ * 4.1.6 it is lws_issue_raw, which sends, and on EAGAIN or a partial send
+ * keeps the rest (of that one fragment) and asks for WRITEABLE itself,
+ * which sends it before anything else. So bytes never reorder, a frame is
+ * never split by our next one, and a TLS connection (which lws would
+ * encrypt in lws_issue_raw) would be as safe as a plain one.
+ */
+static bool write_through_ok(const srv_conn *c);
+static int drain(srv_conn *c);
+static void write_failed(srv_conn *c);
+
 int srv_conn_send(srv_conn *c, srv_msg *m, unsigned flags)
 {
 	srv *s = c->srv;
@@ -293,8 +319,19 @@ int srv_conn_send(srv_conn *c, srv_msg *m, unsigned flags)
 	c->q_bytes += m->len;
 	c->q_count++;
 	s->metrics.messages_out++;
-	if (c->q_head == e)
-		lws_callback_on_writable(c->wsi);
+	if (c->q_head != e)
+		return 0; /* behind others: it leaves at WRITEABLE, merged if it can be */
+	if (write_through_ok(c)) {
+		if (drain(c) != 0) {
+			write_failed(c);
+			return -1;
+		}
+		if (c->q_head == NULL) {
+			s->metrics.messages_direct++;
+			return 0;
+		}
+	}
+	lws_callback_on_writable(c->wsi);
 	return 0;
 }
 
@@ -414,6 +451,11 @@ void srv_conn_alive(srv_conn *c)
 void srv_conns_heartbeat(srv *s, int64_t now_ms)
 {
 	int64_t timeout = (int64_t)s->cfg.heartbeat_timeout_s * 1000;
+	/* ping at half the timeout, and at least one pass (a little over a
+	 * second apart) before the drop: with a 2 s timeout, a pong that came
+	 * back just after a pass left the next pass at 996 ms of silence (no
+	 * ping) and the one after at 2 s (dropped, though it answered) */
+	int64_t ping_at = timeout / 2 < timeout - 1100 ? timeout / 2 : timeout - 1100;
 	for (srv_conn *c = s->conns; c; c = c->next) {
 		int64_t silent = now_ms - c->last_rx_ms;
 		if (silent >= timeout) {
@@ -421,7 +463,7 @@ void srv_conns_heartbeat(srv *s, int64_t now_ms)
 				c->why = SRV_CLOSED_DROPPED; /* "connection lost" */
 			c->state = SRV_CONN_CLOSING;
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-		} else if (silent >= timeout / 2 && !c->ping_sent && !c->ping_due &&
+		} else if (silent >= ping_at && !c->ping_sent && !c->ping_due &&
 			   c->state == SRV_CONN_OPEN) {
 			c->ping_due = true;
 			lws_callback_on_writable(c->wsi);
@@ -612,25 +654,15 @@ static void coalesce_head(srv_conn *c)
 	assert(queue_consistent(c));
 }
 
-int srv_conn_writeable(srv_conn *c)
+/* Fragments written per drain: 64 KiB (one merged message) before the
+ * loop serves the other connections. */
+#define DRAIN_FRAGMENTS 4
+
+/* Write the next fragment of the head message. 0, or -1 on a write error. */
+static int write_head(srv_conn *c)
 {
 	srv *s = c->srv;
-	if (c->ping_due) {
-		if (write_ping(c) != 0)
-			return -1;
-		if (c->q_head != NULL || c->state == SRV_CONN_CLOSING)
-			lws_callback_on_writable(c->wsi);
-		return 0;
-	}
 	srv_qent *e = c->q_head;
-	if (e == NULL) {
-		if (c->state == SRV_CONN_CLOSING) {
-			lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-					 (unsigned char *)c->close_reason, strlen(c->close_reason));
-			return -1;
-		}
-		return 0;
-	}
 	if (c->q_sent == 0)
 		coalesce_head(c);
 	srv_msg *m = e->msg;
@@ -662,6 +694,59 @@ int srv_conn_writeable(srv_conn *c)
 		srv_msg_unref(m);
 		free(e);
 	}
+	return 0;
+}
+
+/* Write from the queue until it is empty, lws holds back a partial send
+ * (it has asked for WRITEABLE then), or DRAIN_FRAGMENTS were written.
+ * Checking lws_partial_buffered after each write is what lets one
+ * callback write more than once (lws-ws-state.h). */
+static int drain(srv_conn *c)
+{
+	for (int i = 0; i < DRAIN_FRAGMENTS && c->q_head != NULL; i++) {
+		if (write_head(c) != 0)
+			return -1;
+		if (lws_partial_buffered(c->wsi))
+			break;
+	}
+	return 0;
+}
+
+static bool write_through_ok(const srv_conn *c)
+{
+	return c->state == SRV_CONN_OPEN && !c->peer_closed && !c->ping_due &&
+	       c != c->srv->rx_conn && c->q_sent == 0 && !lws_partial_buffered(c->wsi);
+}
+
+/* A write outside WRITEABLE failed (the socket is gone): we cannot return
+ * -1 to lws from here, so close as the heartbeat does, at lws's next
+ * timer pass. Memberships stay until LWS_CALLBACK_CLOSED. */
+static void write_failed(srv_conn *c)
+{
+	c->state = SRV_CONN_CLOSING;
+	queue_drop(c);
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+int srv_conn_writeable(srv_conn *c)
+{
+	if (c->ping_due) {
+		if (write_ping(c) != 0)
+			return -1;
+		if (c->q_head != NULL || c->state == SRV_CONN_CLOSING)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->q_head == NULL) {
+		if (c->state == SRV_CONN_CLOSING) {
+			lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+					 (unsigned char *)c->close_reason, strlen(c->close_reason));
+			return -1;
+		}
+		return 0;
+	}
+	if (drain(c) != 0)
+		return -1;
 	if (c->q_head != NULL || c->state == SRV_CONN_CLOSING)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -731,7 +816,21 @@ static int close_now(srv_conn *c, int code, const char *reason, enum srv_close_r
 	return -1;
 }
 
+static int receive(srv_conn *c, const void *in, size_t len, bool binary, bool final);
+
+/* Replies to a connection's own messages (Errors, Pongs) wait for
+ * WRITEABLE as before write-through: a burst of them written right before
+ * a close that RECEIVE decides (a flood over the rate limit) let the Close
+ * frame get lost now and then (the client saw 1006, not 1008). */
 int srv_conn_receive(srv_conn *c, const void *in, size_t len, bool binary, bool final)
+{
+	c->srv->rx_conn = c;
+	int rc = receive(c, in, len, binary, final);
+	c->srv->rx_conn = NULL;
+	return rc;
+}
+
+static int receive(srv_conn *c, const void *in, size_t len, bool binary, bool final)
 {
 	srv *s = c->srv;
 	s->metrics.bytes_in += len;

@@ -12,9 +12,14 @@
  *  - Messages are srv_msg objects: reference-counted, allocated with
  *    LWS_PRE bytes of headroom, so one encoded message can be queued on
  *    many connections without copies.
- *  - Every SERVER_WRITEABLE writes one fragment (at most SRV_FRAGMENT
- *    bytes) of the head message with one lws_write, then asks for another
- *    WRITEABLE if anything is left.
+ *  - Write-through: a message queued while the queue is empty is written
+ *    at once when lws holds nothing back (no partial send buffered), no
+ *    ping is due, the peer has not closed and it is not a reply from the
+ *    connection's own RECEIVE; what the socket does not
+ *    take stays queued. Otherwise, and for the rest, every SERVER_WRITEABLE
+ *    writes fragments (at most SRV_FRAGMENT bytes each, one lws_write
+ *    each) of the head messages until 64 KiB went out or lws buffers a
+ *    partial send, then asks for another WRITEABLE if anything is left.
  *  - Coalescing: before the head message starts to go out, it and the
  *    Changes for the same handle queued right behind it (consecutive
  *    entries only: never across an Ack or anything else) are replaced by
@@ -108,9 +113,12 @@ enum srv_send_flags {
 };
 
 /*
- * Queue a message (the queue takes its own reference). Returns 0 when
- * queued; -1 when it was not: the connection is closing, or this send
- * crossed the bound and the connection was just dropped as a slow consumer.
+ * Queue a message (the queue takes its own reference), and write it at
+ * once when nothing waits before it (write-through, above). Returns 0 when
+ * queued or written; -1 when it was not: the connection is closing, this
+ * send crossed the bound and the connection was just dropped as a slow
+ * consumer, or the write failed (the socket is gone: the connection is
+ * closed at lws's next timer pass).
  * Never changes any membership or document list, so it is safe inside a
  * loop over members.
  */

@@ -110,6 +110,10 @@ void srv_metrics_render(const srv_metrics *m, const srv_gauges *g, srv_buf *b)
 	    m->messages_in);
 	one(b, "quire_messages_out_total", "counter", "WebSocket messages queued for sending.",
 	    m->messages_out);
+	one(b, "quire_messages_direct_total", "counter",
+	    "Messages of messages_out written whole as they were queued, without waiting for "
+	    "the socket to be reported writable.",
+	    m->messages_direct);
 	one(b, "quire_bytes_in_total", "counter", "WebSocket payload bytes received.", m->bytes_in);
 	one(b, "quire_bytes_out_total", "counter", "WebSocket payload bytes written.",
 	    m->bytes_out);

@@ -68,6 +68,7 @@ typedef struct srv_metrics {
 	uint64_t connections_closed[SRV_CLOSED_N];
 	uint64_t connections_refused; /* during shutdown */
 	uint64_t messages_in, messages_out;
+	uint64_t messages_direct; /* of messages_out: written at once (conn.c write-through) */
 	uint64_t bytes_in, bytes_out;
 	uint64_t http_requests;
 	uint64_t doc_loads, doc_load_failures, doc_unloads;

@@ -147,8 +147,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			srv_conn_alive(pss->conn);
 		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if (pss->conn != NULL && pss->conn->state == SRV_CONN_OPEN)
-			pss->conn->why = SRV_CLOSED_PEER;
+		if (pss->conn != NULL) {
+			if (pss->conn->state == SRV_CONN_OPEN)
+				pss->conn->why = SRV_CLOSED_PEER;
+			/* lws answers the Close: nothing of ours goes out after it */
+			pss->conn->peer_closed = true;
+		}
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		srv_conn_free(pss->conn);

@@ -191,6 +191,7 @@ struct srv_conn {
 	size_t q_sent;	      /* bytes of the head message already written */
 	bool deflate;	      /* permessage-deflate negotiated and usable: messages of
 				 cfg.deflate_min_bytes and more go out compressed */
+	bool peer_closed;     /* the peer sent its Close: no write-through (conn.c) */
 	srv_quota_conn quota; /* rate limit buckets (quota.h) */
 	srv_member *members;  /* doubly linked through conn_prev/conn_next */
 	size_t n_members;
@@ -270,6 +271,7 @@ struct srv {
 	wire_client_msg *decoder; /* decodes each client message; valid until the next */
 	struct srv_zout *zout;	  /* the permessage-deflate compressor */
 	uint8_t *frame;		  /* LWS_PRE + header + SRV_FRAGMENT: one framed write */
+	srv_conn *rx_conn;	  /* the connection whose RECEIVE is running, else NULL */
 	size_t ops_cap;
 	struct lws_http_mount mounts[4]; /* /healthz, /metrics, /v1/docs, --web */
 	lws_sorted_usec_list_t tick_sul; /* housekeeping: idle unload, stop signal */
