@@ -260,6 +260,16 @@ static int apply_delete(crdt_doc *d, const crdt_op *op, int rep, crdt_patch_fn f
 		}
 		done += n;
 	}
+	/* a single piece (a keystroke's delete) splits its leaf only if the
+	 * item's one or two remaining parts do not fit: then no spare leaf
+	 * (nor text for it) is needed. Several pieces may share a leaf, so
+	 * they keep one split each. */
+	if (pieces == 1 && splits == 1) {
+		const item *it = &first.leaf->items[first.idx];
+		uint32_t parts = (first.off > 0) + (first.off + op->len < it->len);
+		if (first.leaf->n + parts <= LEAF_CAP)
+			splits = 0;
+	}
 	uint32_t r = (uint32_t)rep;
 	int rc;
 	if ((rep < 0 && (rc = idmap_rep_get(d, op->id.replica, &r))) ||

@@ -2672,6 +2672,72 @@ static void test_crdt_memory_fault_doc_new(void **state)
 	assert_true(n > 0);
 }
 
+/* Remote deletes of one unit inside an item (one piece): a leaf with room
+ * for the item's two halves reserves no split, a full one does. With every
+ * allocation from the Nth on failing, each such delete applies whole or
+ * returns CRDT_ENOMEM with the document unchanged, and retrying once memory
+ * is back applies it. */
+static void test_crdt_memory_fault_delete_piece(void **state)
+{
+	(void)state;
+	crdt_doc *a = new_doc(1);
+	crdt_batch *ins = crdt_batch_new(NULL), *del = crdt_batch_new(NULL);
+	assert_non_null(ins);
+	assert_non_null(del);
+	/* 60 separate three-letter items (each typed at the start), then the
+	 * middle letter of each deleted: leaves fill up and split on the way */
+	for (int i = 0; i < 60; i++)
+		assert_status(crdt_doc_insert(a, 0, "abc", 3, ins), CRDT_OK);
+	for (int i = 0; i < 60; i++)
+		assert_status(crdt_doc_delete(a, (size_t)i * 2 + 1, 1, del), CRDT_OK);
+	char *want = tu_doc_text(a, NULL);
+
+	long n;
+	for (n = 0; n < 100000; n++) {
+		tu_fault f;
+		tu_alloc al;
+		tu_fault_init(&f, -1, 1); /* the inserts get all they need */
+		tu_alloc_init(&al, &f);
+		crdt_options o;
+		memset(&o, 0, sizeof o);
+		o.allocator = &al.a;
+		crdt_doc *b = crdt_doc_new(2, &o);
+		assert_non_null(b);
+		apply_batch(b, ins, CRDT_OK);
+		f.countdown = n;
+		for (size_t i = 0; i < crdt_batch_count(del); i++) {
+			doc_state before;
+			state_take(b, &before);
+			int st = crdt_doc_apply(b, crdt_batch_get(del, i), NULL, NULL);
+			if (st == CRDT_ENOMEM) {
+				state_assert_same(b, &before);
+				assert_int_equal(crdt_doc_memory(b), al.held);
+				f.tripped = 0; /* memory is back */
+				f.countdown = -1;
+				st = crdt_doc_apply(b, crdt_batch_get(del, i), NULL, NULL);
+			} else {
+				free(before.text);
+			}
+			assert_status(st, CRDT_OK);
+			assert_check(b);
+			assert_int_equal(crdt_doc_memory(b), al.held);
+		}
+		char *t = tu_doc_text(b, NULL);
+		assert_string_equal(t, want);
+		free(t);
+		crdt_doc_free(b);
+		assert_int_equal(al.held, 0);
+		assert_int_equal(al.bad_release, 0);
+		if (f.failures == 0)
+			break;
+	}
+	assert_true(n > 0 && n < 100000);
+	free(want);
+	crdt_batch_free(ins);
+	crdt_batch_free(del);
+	crdt_doc_free(a);
+}
+
 /* Anchors: a caret stays after its unit while others edit, falls back to
  * where a deleted unit was, and unknown or delete ids are refused. */
 static void test_crdt_anchor_at_and_pos(void **state)
@@ -2788,6 +2854,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_crdt_stats_plausible),
 		cmocka_unit_test(test_crdt_memory_accounting),
 		cmocka_unit_test(test_crdt_memory_fault_doc_new),
+		cmocka_unit_test(test_crdt_memory_fault_delete_piece),
 		cmocka_unit_test(test_crdt_memory_fault_persistent),
 		cmocka_unit_test(test_crdt_memory_fault_once),
 		cmocka_unit_test(test_crdt_memory_fault_decode),
