@@ -172,6 +172,13 @@ int store__schema_open(store *db)
 	if (version == STORE_SCHEMA_VERSION)
 		return STORE_OK;
 
+	/* A new file: trims give freed pages back (store_trim runs an
+	 * incremental vacuum). Only possible before the first table exists;
+	 * older files keep auto_vacuum off and their free pages for reuse. */
+	if (version == 0 && tables == 0 &&
+	    (status = exec(db, "PRAGMA auto_vacuum = INCREMENTAL", "set auto_vacuum")) != STORE_OK)
+		return status;
+
 	/* Migrate under the write lock; re-read the header there, another
 	 * connection may have migrated in the meantime. */
 	if ((status = exec(db, "BEGIN IMMEDIATE", "begin migration")) != STORE_OK)

@@ -522,6 +522,7 @@ static int log_floor_by_bytes(store *db, int64_t id, uint64_t newest, uint64_t *
 
 static int trim_one(store *db, const char *doc_id, store_trim_result *res)
 {
+	uint64_t removed_before = res->changes_removed, snaps_before = res->snapshots_removed;
 	int status = store__begin(db, true);
 	if (status != STORE_OK)
 		return status;
@@ -622,6 +623,14 @@ static int trim_one(store *db, const char *doc_id, store_trim_result *res)
 			}
 			if (status == STORE_OK)
 				res->snapshots_removed += (uint64_t)sqlite3_changes(db->sql);
+		}
+		/* give the freed pages back to the file system (databases made
+		 * with auto_vacuum = INCREMENTAL, schema.c; a no-op in older ones) */
+		if (status == STORE_OK && (res->changes_removed > removed_before ||
+					   res->snapshots_removed > snaps_before)) {
+			int rc = sqlite3_exec(db->sql, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+			if (rc != SQLITE_OK)
+				status = store__sqlfail(db, rc, "trim: incremental vacuum");
 		}
 	}
 	res->log_start = start;

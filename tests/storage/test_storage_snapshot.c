@@ -446,10 +446,36 @@ static void test_storage_trim_log_weight(void **state)
 	}
 	/* the rule cut inside the covered range once, and at the base at last */
 	assert_true(partial);
+
 	uint64_t start = 0, head = 0;
 	assert_store(store_log_start(f->db, "doc", &start, &head), STORE_OK);
 	assert_int_equal(start, 31);
 	assert_int_equal(head, 70);
+}
+
+/* A new database is made with auto_vacuum = INCREMENTAL and a trim gives
+ * the pages it freed back: none left on the free list, fewer pages. */
+static void test_storage_trim_vacuums(void **state)
+{
+	fixture *f = *state;
+	assert_int_equal(st_sql_int(f->path, "PRAGMA auto_vacuum"), 2);
+	/* 3,000 changes: their log spans many pages */
+	assert_store(st_append_random(f->db, &f->w, 3000, 4, &f->rng), STORE_OK);
+	assert_store(store_snapshot(f->db, "doc", 3000, f->w.doc), STORE_OK);
+	assert_store(st_append_random(f->db, &f->w, 10, 4, &f->rng), STORE_OK);
+	assert_store(store_snapshot(f->db, "doc", 3010, f->w.doc), STORE_OK);
+	assert_store(store_checkpoint(f->db, false), STORE_OK);
+	int64_t pages = st_sql_int(f->path, "PRAGMA page_count");
+	store_trim_result tr;
+	assert_store(store_trim(f->db, "doc", &tr), STORE_OK);
+	assert_int_equal(tr.changes_removed, 3000);
+	assert_store(store_checkpoint(f->db, false), STORE_OK);
+	int64_t after = st_sql_int(f->path, "PRAGMA page_count");
+	print_message("pages: %lld before the trim, %lld after\n", (long long)pages,
+		      (long long)after);
+	assert_int_equal(st_sql_int(f->path, "PRAGMA freelist_count"), 0);
+	assert_true(after < pages - 10);
+	expect_load(f, 3010, 0);
 }
 
 static void test_storage_trim_keep_ms(void **state)
@@ -574,6 +600,7 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_log_weight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_trim_vacuums, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_keep_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_snapshot_replace_same_seq, setup,
 						teardown),
