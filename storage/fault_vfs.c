@@ -186,36 +186,16 @@ static int f_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
 
 /* Two tables: WAL needs the shm methods, so a file gets io_v3 when the real
  * one has them (version >= 2; f_fetch copes with a version 2 without
- * xFetch), io_v1 otherwise. */
-static const sqlite3_io_methods io_v1 = {
-	.iVersion = 1,
-	.xClose = f_close,
-	.xRead = f_read,
-	.xWrite = f_write,
-	.xTruncate = f_truncate,
-	.xSync = f_sync,
-	.xFileSize = f_size,
-	.xLock = f_lock,
-	.xUnlock = f_unlock,
-	.xCheckReservedLock = f_check_lock,
-	.xFileControl = f_fcntl,
-	.xSectorSize = f_sector,
-	.xDeviceCharacteristics = f_devchar,
-};
+ * xFetch), io_v1 otherwise. Both have the version 1 methods. */
+#define IO_V1_METHODS                                                                              \
+	.xClose = f_close, .xRead = f_read, .xWrite = f_write, .xTruncate = f_truncate,            \
+	.xSync = f_sync, .xFileSize = f_size, .xLock = f_lock, .xUnlock = f_unlock,                \
+	.xCheckReservedLock = f_check_lock, .xFileControl = f_fcntl, .xSectorSize = f_sector,      \
+	.xDeviceCharacteristics = f_devchar
+static const sqlite3_io_methods io_v1 = {.iVersion = 1, IO_V1_METHODS};
 static const sqlite3_io_methods io_v3 = {
 	.iVersion = 3,
-	.xClose = f_close,
-	.xRead = f_read,
-	.xWrite = f_write,
-	.xTruncate = f_truncate,
-	.xSync = f_sync,
-	.xFileSize = f_size,
-	.xLock = f_lock,
-	.xUnlock = f_unlock,
-	.xCheckReservedLock = f_check_lock,
-	.xFileControl = f_fcntl,
-	.xSectorSize = f_sector,
-	.xDeviceCharacteristics = f_devchar,
+	IO_V1_METHODS,
 	.xShmMap = f_shm_map,
 	.xShmLock = f_shm_lock,
 	.xShmBarrier = f_shm_barrier,
@@ -223,6 +203,7 @@ static const sqlite3_io_methods io_v3 = {
 	.xFetch = f_fetch,
 	.xUnfetch = f_unfetch,
 };
+#undef IO_V1_METHODS
 
 /* ---- vfs methods ---------------------------------------------------------------- */
 

@@ -522,6 +522,31 @@ static int qb__apply(qb_doc *q, const crdt_op *op)
 	return rc;
 }
 
+/* An op from the flat arguments JS passes (qb_apply, qb_outbox_push): ids
+ * as replica/counter pairs, replica 0 for "none"; collected inserts carry
+ * no text. */
+static crdt_op qb__op_from(uint32_t kind, uint64_t replica, uint32_t counter, uint32_t lamport,
+			   uint32_t len, uint64_t left_replica, uint32_t left_counter,
+			   uint64_t right_replica, uint32_t right_counter, const char *text,
+			   uint32_t text_bytes, uint32_t collected, uint64_t target_replica,
+			   uint32_t target_counter)
+{
+	crdt_op op = {0};
+	op.kind = (uint8_t)kind;
+	op.id = (crdt_id){replica, counter};
+	op.lamport = lamport;
+	op.len = len;
+	if (kind == CRDT_OP_INSERT) {
+		op.left = left_replica ? (crdt_id){left_replica, left_counter} : CRDT_NO_ID;
+		op.right = right_replica ? (crdt_id){right_replica, right_counter} : CRDT_NO_ID;
+		op.text = collected ? NULL : text ? text : "";
+		op.text_bytes = collected ? 0 : text_bytes;
+	} else {
+		op.target = (crdt_id){target_replica, target_counter};
+	}
+	return op;
+}
+
 /*
  * Integrate one op; its visible changes are appended to the patch list.
  * Origins and targets are absolute (JS resolves the wire's "replica 0 =
@@ -536,24 +561,9 @@ int qb_apply(qb_doc *q, uint32_t kind, uint64_t replica, uint32_t counter, uint3
 	     uint32_t right_counter, const char *text, uint32_t text_bytes, uint32_t collected,
 	     uint64_t target_replica, uint32_t target_counter)
 {
-	crdt_op op = {0};
-	op.kind = (uint8_t)kind;
-	op.id = (crdt_id){replica, counter};
-	op.lamport = lamport;
-	op.len = len;
-	if (kind == CRDT_OP_INSERT) {
-		op.left = left_replica ? (crdt_id){left_replica, left_counter} : CRDT_NO_ID;
-		op.right = right_replica ? (crdt_id){right_replica, right_counter} : CRDT_NO_ID;
-		if (collected) {
-			op.text = NULL;
-			op.text_bytes = 0;
-		} else {
-			op.text = text ? text : "";
-			op.text_bytes = text_bytes;
-		}
-	} else {
-		op.target = (crdt_id){target_replica, target_counter};
-	}
+	crdt_op op = qb__op_from(kind, replica, counter, lamport, len, left_replica, left_counter,
+				 right_replica, right_counter, text, text_bytes, collected,
+				 target_replica, target_counter);
 	return qb__apply(q, &op);
 }
 
@@ -742,19 +752,9 @@ int qb_outbox_push(qb_doc *q, uint32_t kind, uint64_t replica, uint32_t counter,
 		   uint32_t text_bytes, uint32_t collected, uint64_t target_replica,
 		   uint32_t target_counter)
 {
-	crdt_op op = {0};
-	op.kind = (uint8_t)kind;
-	op.id = (crdt_id){replica, counter};
-	op.lamport = lamport;
-	op.len = len;
-	if (kind == CRDT_OP_INSERT) {
-		op.left = left_replica ? (crdt_id){left_replica, left_counter} : CRDT_NO_ID;
-		op.right = right_replica ? (crdt_id){right_replica, right_counter} : CRDT_NO_ID;
-		op.text = collected ? NULL : text ? text : "";
-		op.text_bytes = collected ? 0 : text_bytes;
-	} else {
-		op.target = (crdt_id){target_replica, target_counter};
-	}
+	crdt_op op = qb__op_from(kind, replica, counter, lamport, len, left_replica, left_counter,
+				 right_replica, right_counter, text, text_bytes, collected,
+				 target_replica, target_counter);
 	return crdt_batch_push(q->unsent, &op);
 }
 
