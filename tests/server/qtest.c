@@ -320,6 +320,21 @@ static int wait_readable(int fd, int64_t deadline)
 	}
 }
 
+size_t qread_until(int fd, char *buf, size_t cap, const char *end, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	size_t got = 0;
+	buf[0] = '\0';
+	while (got < cap - 1 && strstr(buf, end) == NULL && wait_readable(fd, deadline) > 0) {
+		ssize_t k = read(fd, buf + got, cap - 1 - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		buf[got] = '\0';
+	}
+	return got;
+}
+
 int qhttp_get(int port, const char *path, int *status, char *body, size_t cap, int timeout_ms)
 {
 	return qhttp_get_type(port, path, status, NULL, 0, body, cap, timeout_ms);

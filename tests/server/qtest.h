@@ -129,6 +129,11 @@ int qtcp_connect(int port, int rcvbuf, int timeout_ms);
  * is gone. */
 int qsend_all(int fd, const void *data, size_t len);
 
+/* Read from fd into buf (kept NUL-terminated, cap >= 1) until `end` is in
+ * it, the peer hangs up, buf is full or timeout_ms passed. Returns the bytes
+ * read. */
+size_t qread_until(int fd, char *buf, size_t cap, const char *end, int timeout_ms);
+
 /* Send one frame (masked, as a client must). 0 or -1. */
 int ws_send_frame(ws_client *c, int opcode, bool fin, const void *data, size_t len);
 

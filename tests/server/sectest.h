@@ -13,7 +13,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -123,22 +122,7 @@ static inline int raw_upgrade(int port, const char *origin, qclient *q, crdt_rep
 		return -1;
 	}
 	char resp[4096];
-	size_t got = 0;
-	for (int waited = 0; waited < T_MS;) {
-		struct pollfd p = {fd, POLLIN, 0};
-		int pr = poll(&p, 1, 100);
-		waited += 100;
-		if (pr <= 0)
-			continue;
-		ssize_t k = read(fd, resp + got, sizeof resp - 1 - got);
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-		resp[got] = '\0';
-		if (strstr(resp, "\r\n\r\n") != NULL)
-			break;
-	}
-	resp[got] = '\0';
+	size_t got = qread_until(fd, resp, sizeof resp, "\r\n\r\n", T_MS);
 	int status = -1;
 	if (got >= 12 && strncmp(resp, "HTTP/1.", 7) == 0) /* lws refuses with 1.0 */
 		status = atoi(resp + 9);

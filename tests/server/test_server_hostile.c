@@ -248,23 +248,8 @@ static int raw_http(int port, const char *req, size_t len)
 	assert_true(fd >= 0);
 	(void)qsend_all(fd, req, len); /* the server may hang up half way */
 	char resp[1024];
-	size_t got = 0;
-	for (int waited = 0; waited < T_MS && got < sizeof resp - 1;) {
-		struct pollfd p = {fd, POLLIN, 0};
-		int pr = poll(&p, 1, 100);
-		waited += 100;
-		if (pr <= 0)
-			continue;
-		ssize_t k = read(fd, resp + got, sizeof resp - 1 - got);
-		if (k <= 0)
-			break;
-		got += (size_t)k;
-		resp[got] = '\0';
-		if (strstr(resp, "\r\n") != NULL)
-			break;
-	}
+	size_t got = qread_until(fd, resp, sizeof resp, "\r\n", T_MS);
 	close(fd);
-	resp[got] = '\0';
 	return got >= 12 && strncmp(resp, "HTTP/1.", 7) == 0 ? atoi(resp + 9) : -1;
 }
 

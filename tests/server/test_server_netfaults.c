@@ -295,27 +295,40 @@ static void queues_drain(int port)
 	assert_int_equal(q, 0);
 }
 
+/* a and b joined to "doc", which a grows to 5 MB of Changes (under the
+ * 8 MiB queue: more than the kernel's socket buffers take, so the server
+ * is still sending when a newcomer vanishes); b has caught up. */
+static void two_members_5mb(int port, qclient *a, qclient *b)
+{
+	join(a, port, 0xa1, "doc", 0);
+	join(b, port, 0xb2, "doc", 0);
+	grow_doc(a, 10, 500000);
+	while (b->last_seq < a->last_seq)
+		assert_int_equal(qc_recv(b, T_MS), 1);
+}
+
+/* The end of those cases: queues drained, the document intact, a and b
+ * freed. */
+static void members_done(qfixture *f, int port, qclient *a, qclient *b)
+{
+	queues_drain(port);
+	end_intact(f, a, "doc");
+	qc_free(a);
+	qc_free(b);
+}
+
 static void test_server_netfault_vanish_mid_catchup(void **state)
 {
 	qfixture *f = *state;
 	START(f, "--log-level", "info");
 	int port = f->srv.port;
 	qclient a, b;
-	join(&a, port, 0xa1, "doc", 0);
-	join(&b, port, 0xb2, "doc", 0);
-	/* 5 MB of Changes (under the 8 MiB queue): more than the kernel's
-	 * socket buffers take, so the server is still sending when x goes */
-	grow_doc(&a, 10, 500000);
-	while (b.last_seq < a.last_seq)
-		assert_int_equal(qc_recv(&b, T_MS), 1);
+	two_members_5mb(port, &a, &b);
 	for (int i = 0; i < 3; i++) {
 		vanish_mid_welcome(port, 0xc0 + (crdt_replica)i, 0);
 		still_serving(&a, &b, "x");
 	}
-	queues_drain(port);
-	end_intact(f, &a, "doc");
-	qc_free(&a);
-	qc_free(&b);
+	members_done(f, port, &a, &b);
 }
 
 static void test_server_netfault_vanish_mid_snapshot(void **state)
@@ -324,11 +337,7 @@ static void test_server_netfault_vanish_mid_snapshot(void **state)
 	START(f, "--snapshot-every", "4", "--keep-changes", "1", "--log-level", "info");
 	int port = f->srv.port;
 	qclient a, b;
-	join(&a, port, 0xa1, "doc", 0);
-	join(&b, port, 0xb2, "doc", 0);
-	grow_doc(&a, 10, 500000);
-	while (b.last_seq < a.last_seq)
-		assert_int_equal(qc_recv(&b, T_MS), 1);
+	two_members_5mb(port, &a, &b);
 	/* seq 1 is trimmed: the Welcome carries the 5 MB snapshot */
 	vanish_mid_welcome(port, 0xc1, 1);
 	still_serving(&a, &b, "y");
@@ -337,10 +346,7 @@ static void test_server_netfault_vanish_mid_snapshot(void **state)
 	still_serving(&b, &a, "z");
 	vanish_mid_welcome(port, 0xc3, 1);
 	still_serving(&a, &b, "w");
-	queues_drain(port);
-	end_intact(f, &a, "doc");
-	qc_free(&a);
-	qc_free(&b);
+	members_done(f, port, &a, &b);
 }
 
 /* ---- slowloris ------------------------------------------------------------------------------ */
