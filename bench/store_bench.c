@@ -102,6 +102,8 @@ static void tmpdb_remove(tmpdb *t)
 
 /* checkpoint_pages for the group-commit databases (--checkpoint). */
 static uint32_t bench_checkpoint_pages = 1000;
+/* store_options.checkpoint_thread (--checkpoint-thread), as the server. */
+static bool bench_checkpoint_thread = false;
 
 static int open_db(const tmpdb *t, store_durability d, store **db)
 {
@@ -109,6 +111,7 @@ static int open_db(const tmpdb *t, store_durability d, store **db)
 	store_options_init(&o);
 	o.durability = d;
 	o.checkpoint_pages = bench_checkpoint_pages;
+	o.checkpoint_thread = bench_checkpoint_thread;
 	char err[256];
 	int s = store_open(t->path, &o, db, err, sizeof err);
 	if (s != STORE_OK)
@@ -477,7 +480,7 @@ static void usage_store(FILE *f)
 {
 	fputs("usage: quire-bench store [--json] [--trace FILE.json.gz] [--changes N]\n"
 	      "                         [--seconds S] [--docs D] [--runs R] [--dir DIR]\n"
-	      "                         [--checkpoint PAGES]\n"
+	      "                         [--checkpoint PAGES] [--checkpoint-thread]\n"
 	      "  Group commit: changes/s made durable by store_append for batches of\n"
 	      "  1, 10, 100, 1000 changes, synchronous NORMAL and FULL, each on a\n"
 	      "  fresh database in DIR (default /tmp), at most N changes (default\n"
@@ -488,8 +491,9 @@ static void usage_store(FILE *f)
 	      "  trace's transactions as encoded ops (one keystroke each for\n"
 	      "  automerge-paper), or synthetic typing without --trace. --checkpoint:\n"
 	      "  store_options.checkpoint_pages (default 1000; 0: no automatic\n"
-	      "  checkpoint, the WAL just grows, as when the server checkpoints when\n"
-	      "  idle).\n",
+	      "  checkpoint, the WAL just grows). --checkpoint-thread: those\n"
+	      "  checkpoints run on the store's own thread, as in quire-server\n"
+	      "  (store_options.checkpoint_thread).\n",
 	      f);
 }
 
@@ -527,6 +531,8 @@ int cmd_store(int argc, char **argv)
 				return 2;
 			bench_checkpoint_pages = (uint32_t)pages;
 			i++;
+		} else if (strcmp(a, "--checkpoint-thread") == 0) {
+			bench_checkpoint_thread = true;
 		} else if (strcmp(a, "--runs") == 0) {
 			if (parse_u64(a, v, 1000, &runs) != 0)
 				return 2;
@@ -553,8 +559,9 @@ int cmd_store(int argc, char **argv)
 		printf("quire-bench store: payloads: %s, %zu changes, %.1f B average\n", p.source,
 		       p.n, avg);
 		printf("\ngroup commit (%" PRIu64 " documents, at most %" PRIu64
-		       " changes or %" PRIu64 " s per cell, checkpoint_pages %u, %s)\n",
-		       docs, max_changes, seconds, (unsigned)bench_checkpoint_pages, dir);
+		       " changes or %" PRIu64 " s per cell, checkpoint_pages %u%s, %s)\n",
+		       docs, max_changes, seconds, (unsigned)bench_checkpoint_pages,
+		       bench_checkpoint_thread ? " on the store's thread" : "", dir);
 		printf("%-7s %6s %12s %11s %12s %12s\n", "sync", "batch", "changes/s", "commits/s",
 		       "commit p50", "commit p99");
 	}
@@ -572,12 +579,13 @@ int cmd_store(int argc, char **argv)
 				printf("{\"bench\":\"store_commit\",\"payloads\":\"%s\","
 				       "\"payload_avg_bytes\":%.1f,\"sync\":\"%s\",\"batch\":%zu,"
 				       "\"docs\":%" PRIu64
-				       ",\"checkpoint_pages\":%u,\"changes\":%" PRIu64
+				       ",\"checkpoint_pages\":%u,\"checkpoint_thread\":%s,\"changes\":%" PRIu64
 				       ",\"seconds\":%.3f,"
 				       "\"changes_per_s\":%.0f,\"commits_per_s\":%.0f,"
 				       "\"commit_p50_us\":%.1f,\"commit_p99_us\":%.1f}\n",
 				       p.source, avg, row.mode, row.batch, docs,
-				       (unsigned)bench_checkpoint_pages, row.changes, row.seconds,
+				       (unsigned)bench_checkpoint_pages,
+				       bench_checkpoint_thread ? "true" : "false", row.changes, row.seconds,
 				       cps, cps / (double)row.batch, row.p50_us, row.p99_us);
 			else
 				printf("%-7s %6zu %12.0f %11.0f %9.1f us %9.1f us\n", row.mode,

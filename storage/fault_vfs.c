@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -32,6 +33,10 @@ static struct {
 	enum fault_mode mode;
 	unsigned long injected;
 } fv;
+
+/* The mode and its cache are shared by every connection, the storage's
+ * checkpoint thread's included. */
+static pthread_mutex_t fv_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The file object: ours first, the wrapped VFS's right after it. */
 typedef struct fault_file {
@@ -76,6 +81,7 @@ static int fault_for(const fault_file *f, int ioerr)
 	if (!f->faultable)
 		return SQLITE_OK;
 	int rc;
+	pthread_mutex_lock(&fv_lock);
 	switch (current_mode()) {
 	case FAULT_FULL:
 		rc = ioerr == SQLITE_IOERR_WRITE ? SQLITE_FULL : SQLITE_OK;
@@ -91,6 +97,7 @@ static int fault_for(const fault_file *f, int ioerr)
 	}
 	if (rc != SQLITE_OK)
 		fv.injected++;
+	pthread_mutex_unlock(&fv_lock);
 	return rc;
 }
 
@@ -304,8 +311,10 @@ int store_fault_vfs_install(const char *control_path)
 {
 	if (control_path == NULL || strlen(control_path) >= sizeof fv.control)
 		return -1;
+	pthread_mutex_lock(&fv_lock);
 	snprintf(fv.control, sizeof fv.control, "%s", control_path);
 	fv.seen = false;
+	pthread_mutex_unlock(&fv_lock);
 	if (fv.registered)
 		return 0;
 	if (sqlite3_initialize() != SQLITE_OK)
@@ -347,4 +356,10 @@ int store_fault_vfs_from_env(void)
 	return store_fault_vfs_install(p);
 }
 
-unsigned long store_fault_vfs_injected(void) { return fv.injected; }
+unsigned long store_fault_vfs_injected(void)
+{
+	pthread_mutex_lock(&fv_lock);
+	unsigned long n = fv.injected;
+	pthread_mutex_unlock(&fv_lock);
+	return n;
+}

@@ -25,8 +25,9 @@
  * (write a temporary file, rename it over the control file) so every change
  * is a new inode and no call sees half a word. Unknown words count as "ok".
  *
- * Threads: the mode is a process-wide setting read under no lock; the shim
- * is for single-threaded test processes (the server's event loop).
+ * Threads: the mode is process-wide; reading the control file and counting
+ * faults happen under one lock, so the storage's checkpoint thread and the
+ * event loop may both write through the shim.
  */
 #ifndef QUIRE_STORE_FAULT_VFS_H
 #define QUIRE_STORE_FAULT_VFS_H

@@ -104,6 +104,8 @@ enum store__stmt_id {
 		ST__COUNT
 };
 
+typedef struct store_ckpt store_ckpt; /* checkpointer.c */
+
 struct store {
 	sqlite3 *sql;
 	sqlite3_stmt *stmt[ST__COUNT]; /* NULL until first use */
@@ -113,8 +115,9 @@ struct store {
 	bool in_txn;	 /* a transaction of ours is open */
 	ZSTD_CCtx *cctx; /* created on first snapshot write */
 	ZSTD_DCtx *dctx; /* created on first snapshot read */
-	int sqlite_code; /* extended code of the last SQLite failure */
-	char err[512];	 /* store_errmsg */
+	store_ckpt *ckpt; /* the checkpoint thread, or NULL */
+	int sqlite_code;  /* extended code of the last SQLite failure */
+	char err[512];	  /* store_errmsg */
 };
 
 /* ---- errors (store.c) ---- */
@@ -143,6 +146,16 @@ int store__begin(store *db, bool write);
 int store__end(store *db, int status);
 /* Step a statement expected to finish (no rows). */
 int store__exec(store *db, sqlite3_stmt *st, const char *what);
+
+/* ---- the checkpoint thread (checkpointer.c) ---- */
+
+/* Start it for the open read-write connection db->sql (whose file is path,
+ * opened with VFS vfs or the default): a second connection to the file and
+ * a WAL hook on db->sql that wakes the thread. STORE_OK or the error. */
+int store__ckpt_start(store *db, const char *path, const char *vfs);
+/* Stop and join it and close its connection; no-op without one. Must come
+ * before db->sql is closed. */
+void store__ckpt_stop(store *db);
 
 /* ---- small helpers ---- */
 

@@ -402,6 +402,9 @@ int store_open(const char *path, const store_options *opts, store **out, char *e
 		goto fail;
 	if (!db->opts.read_only && (status = open_configure(db)) != STORE_OK)
 		goto fail;
+	if (!db->opts.read_only && db->opts.checkpoint_thread && db->opts.checkpoint_pages > 0 &&
+	    (status = store__ckpt_start(db, path, opts ? opts->vfs : NULL)) != STORE_OK)
+		goto fail;
 	store__clear(db);
 	*out = db;
 	return STORE_OK;
@@ -416,6 +419,7 @@ void store_close(store *db)
 {
 	if (!db)
 		return;
+	store__ckpt_stop(db);
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(db->stmt[i]);
 	if (db->sql)

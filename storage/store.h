@@ -154,9 +154,16 @@ typedef struct store_options {
 	/* Automatic WAL checkpoint after a commit that leaves the WAL at least
 	 * this many pages long (PRAGMA wal_autocheckpoint), default 1000. That
 	 * checkpoint runs inside the commit that triggers it (milliseconds with
-	 * an fsync): a server that wants flat ack latency sets 0 and calls
-	 * store_checkpoint when idle. */
+	 * an fsync) unless checkpoint_thread is set. 0: none (call
+	 * store_checkpoint). */
 	uint32_t checkpoint_pages;
+	/* Run those checkpoints on a thread of the store's own, with its own
+	 * connection, so commits never wait for them (storage/checkpointer.c):
+	 * the WAL hook only wakes it. Should the thread fall behind, a commit
+	 * that leaves the WAL 8 x checkpoint_pages long checkpoints inline.
+	 * The handle stays single-threaded for its caller. Default false;
+	 * ignored for read-only opens and checkpoint_pages 0. */
+	bool checkpoint_thread;
 	/* Options of every document a load builds (allocator, pending limits).
 	 * Copied at open; NULL: crdt defaults. The allocator must outlive the
 	 * store and the documents. */
@@ -457,6 +464,21 @@ int store_docs(store *db, store_doc_fn fn, void *ctx);
  * or to shrink the WAL. Durability does not depend on it. Errors:
  * STORE_EREADONLY, STORE_EBUSY (truncate only), STORE_EIO, SQLite errors. */
 int store_checkpoint(store *db, bool truncate);
+
+/* What the checkpoint thread has done (all zero without one). */
+typedef struct store_checkpoint_counts {
+	uint64_t background;	      /* checkpoints the thread ran */
+	uint64_t background_busy;     /* of those, found another checkpoint running */
+	uint64_t background_failures; /* of those, failed otherwise (I/O errors...) */
+	int last_failure;	      /* STORE_E* of the newest failure, STORE_OK if none */
+	uint64_t inline_runs;	      /* commits that checkpointed themselves: the thread fell behind */
+} store_checkpoint_counts;
+
+void store_checkpoint_stats(store *db, store_checkpoint_counts *out);
+
+/* Wait up to wait_ms for the checkpoint thread to have no checkpoint asked
+ * for or running (tests, tools). True when idle (always without a thread). */
+bool store_checkpoint_idle(store *db, uint32_t wait_ms);
 
 /* The database's file size in bytes (page_count * page_size; the WAL not
  * included), or 0 on error. */
