@@ -72,6 +72,9 @@ static const opt options[] = {
 	 UINT64_C(1) << 40, "newest changes kept in the log when it is trimmed (but see --keep-log-ratio)"},
 	{"keep-log-ratio", "QUIRE_KEEP_LOG_RATIO", "N", OPT_UINT, FIELD(keep_log_ratio), 0, 1000,
 	 "also trim changes behind N x the snapshot's size of newer log: no catch-up uses them (0: off)"},
+	{"checkpoint-pages", "QUIRE_CHECKPOINT_PAGES", "N", OPT_UINT, FIELD(checkpoint_pages), 1,
+	 1u << 30,
+	 "checkpoint the database's WAL (on a thread of its own) when it reaches N pages of 4 KiB"},
 	{"prefault-bytes", "QUIRE_PREFAULT_BYTES", "SIZE", OPT_SIZE, FIELD(prefault_bytes), 0, 1 * GIB,
 	 "heap touched at start and kept, so first document loads skip page faults (0: off)"},
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
@@ -376,6 +379,7 @@ void srv_config_defaults(srv_config *c)
 	c->snapshot_every = 1000;
 	c->keep_changes = 1000;
 	c->keep_log_ratio = 2;
+	c->checkpoint_pages = 1000;
 	c->heartbeat_timeout_s = 60;
 	c->message_timeout_s = 30; /* a slow sender (slowloris) cannot hold a message open */
 	c->max_msgs_per_s = 200;

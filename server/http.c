@@ -50,6 +50,11 @@ static void gauges(const srv *s, srv_gauges *g)
 		for (const srv_doc *d = s->docs.buckets[i]; d; d = d->hnext)
 			g->documents_loaded += d->state == SRV_DOC_READY;
 	g->sse_streams = srv_sse_count(s);
+	store_checkpoint_counts ck;
+	store_checkpoint_stats(s->db, &ck);
+	g->checkpoints_background = ck.background;
+	g->checkpoints_inline = ck.inline_runs;
+	g->checkpoint_failures = ck.background_failures;
 }
 
 static int healthz(struct lws *wsi, srv *s, srv_http_pss *pss)

@@ -174,4 +174,14 @@ void srv_metrics_render(const srv_metrics *m, const srv_gauges *g, srv_buf *b)
 	    "SSE change and reset events sent, counted once per stream.", m->sse_events);
 	one(b, "quire_sse_dropped_total", "counter",
 	    "SSE streams dropped because their queue exceeded --send-queue-bytes.", m->sse_dropped);
+	head(b, "quire_wal_checkpoints_total", "counter",
+	     "WAL checkpoints: on the storage's own thread, or inline in a commit (the thread "
+	     "fell behind).");
+	srv_buf_printf(b, "quire_wal_checkpoints_total{thread=\"background\"} %llu\n",
+		       (unsigned long long)g->checkpoints_background);
+	srv_buf_printf(b, "quire_wal_checkpoints_total{thread=\"inline\"} %llu\n",
+		       (unsigned long long)g->checkpoints_inline);
+	one(b, "quire_wal_checkpoint_failures_total", "counter",
+	    "Background WAL checkpoints that failed (retried at the next commit's wake-up).",
+	    g->checkpoint_failures);
 }

@@ -95,6 +95,8 @@ typedef struct srv_gauges {
 	uint64_t members;
 	uint64_t send_queue_bytes; /* all connections */
 	uint64_t sse_streams;	   /* open SSE streams (sse.h) */
+	/* the storage's WAL checkpoints (store_checkpoint_stats) */
+	uint64_t checkpoints_background, checkpoints_inline, checkpoint_failures;
 } srv_gauges;
 
 void srv_metrics_init(srv_metrics *m);

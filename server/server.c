@@ -311,6 +311,9 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	so.snapshot_every_changes = cfg->snapshot_every;
 	so.keep_changes = cfg->keep_changes;
 	so.keep_log_ratio = (uint32_t)cfg->keep_log_ratio;
+	/* a checkpoint's fsyncs would stall every connection's traffic */
+	so.checkpoint_pages = (uint32_t)cfg->checkpoint_pages;
+	so.checkpoint_thread = true;
 	so.crdt = &s->crdt_opts;
 	so.on_damage = on_damage;
 	so.on_damage_ctx = s;

@@ -844,14 +844,30 @@ static void test_server_sigterm_drains_and_persists(void **state)
 static void test_server_sigkill_keeps_acked_changes(void **state)
 {
 	qfixture *f = *state;
-	START(f, "--log-level", "info");
+	/* every commit wakes the WAL checkpoint thread: the kill comes with
+	 * checkpoints asked for or running */
+	START(f, "--log-level", "info", "--checkpoint-pages", "1");
 	qclient a;
 	join_at(&a, f->srv.port, 0xa1, "doc", 0);
 	size_t len = 0;
-	for (int i = 0; i < 30; i++) {
+	for (int i = 0; i < 200; i++) {
 		uint64_t k = qc_insert(&a, len, "k.");
 		len += 2;
 		expect_ack(&a, k, (uint64_t)i + 1);
+	}
+	const char *bg = "quire_wal_checkpoints_total{thread=\"background\"}";
+	uint64_t ran = 0;
+	for (int i = 0; i < 250 && (ran == 0 || ran == UINT64_MAX); i++) {
+		ran = qserver_metric(f->srv.port, bg, T_MS);
+		if (ran == 0)
+			nanosleep(&(struct timespec){0, 20000000}, NULL);
+	}
+	assert_true(ran > 0 && ran != UINT64_MAX);
+	assert_int_equal(qserver_metric(f->srv.port, "quire_wal_checkpoint_failures_total", T_MS), 0);
+	for (int i = 0; i < 50; i++) {
+		uint64_t k = qc_insert(&a, len, "k.");
+		len += 2;
+		expect_ack(&a, k, (uint64_t)i + 201);
 	}
 	char *want = qc_text(&a);
 	qc_free(&a);
@@ -861,8 +877,8 @@ static void test_server_sigkill_keeps_acked_changes(void **state)
 	assert_int_equal(qserver_start(&f->srv, extra), 0);
 	qclient b;
 	join_at(&b, f->srv.port, 0xb2, "doc", 0);
-	assert_int_equal(b.m->welcome.head_seq, 30);
-	while (b.last_seq < 30)
+	assert_int_equal(b.m->welcome.head_seq, 250);
+	while (b.last_seq < 250)
 		assert_int_equal(qc_recv(&b, T_MS), 1);
 	assert_text(&b, want);
 	free(want);
