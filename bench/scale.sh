@@ -10,10 +10,11 @@
 #   RUNS=3 SCENARIOS="fanout rate" bench/scale.sh
 #
 # Environment (defaults in brackets):
-#   SCENARIOS [idle fanout rate docs]   RUNS [1]   BUILD [build/release]
+#   SCENARIOS [idle fanout rate docs catchup]   RUNS [1]   BUILD [build/release]
 #   IDLE_CONNS [19000]  FANOUT_NS [500 1000 5000]  RATE [200]  FANOUT_EDITS [2000]
 #   RATE_N [100]  RATE_EDITS [20000]  RATE_WINDOW [64]
-# The writer of fanout/rate/docs sends one Update per edit, over the default
+#   CATCHUP_ROUNDS [20]  CATCHUP_PRE [5000]  CATCHUP_GAP [10000]
+# The writer of fanout/rate/docs/catchup sends one Update per edit, over the default
 # per-connection rate limit, so those servers run with
 # --max-msgs-per-s 0 --max-bytes-per-s 0; idle uses the defaults but
 # --prefault-bytes 0 (see there).
@@ -23,11 +24,12 @@ repo=$(cd "$here/.." && pwd)
 BUILD=${BUILD:-$repo/build/release}
 SERVER=$BUILD/server/quire-server
 LOAD=$BUILD/bench/quire-load/quire-load
-SCENARIOS=${SCENARIOS:-idle fanout rate docs}
+SCENARIOS=${SCENARIOS:-idle fanout rate docs catchup}
 RUNS=${RUNS:-1}
 IDLE_CONNS=${IDLE_CONNS:-19000}
 FANOUT_NS=${FANOUT_NS:-500 1000 5000}; RATE=${RATE:-200}; FANOUT_EDITS=${FANOUT_EDITS:-2000}
 RATE_N=${RATE_N:-100}; RATE_EDITS=${RATE_EDITS:-20000}; RATE_WINDOW=${RATE_WINDOW:-64}
+CATCHUP_ROUNDS=${CATCHUP_ROUNDS:-20}; CATCHUP_PRE=${CATCHUP_PRE:-5000}; CATCHUP_GAP=${CATCHUP_GAP:-10000}
 mkdir -p "$repo/build/scale-results"
 RESULTS=${RESULTS:-$repo/build/scale-results/scale-$(date +%s).jsonl}
 
@@ -93,6 +95,13 @@ for ((run = 1; run <= RUNS; run++)); do
 			echo "== docs 100 x 4 writers (run $run)"
 			timeout 300 "$LOAD" docs --port "$port" --docs 100 --writers-per-doc 4 --edits 500 \
 				--window 8 --json "$RESULTS"
+			stop_server ;;
+		catchup)
+			# S4 with C clients: the node harness's connection setup left out
+			start_server "${unlimited[@]}"
+			echo "== catchup $CATCHUP_ROUNDS rounds, $CATCHUP_PRE seen + $CATCHUP_GAP missed (run $run)"
+			timeout 300 "$LOAD" catchup --port "$port" --rounds "$CATCHUP_ROUNDS" --pre "$CATCHUP_PRE" \
+				--gap "$CATCHUP_GAP" --json "$RESULTS"
 			stop_server ;;
 		*) die "unknown scenario $sc" ;;
 		esac

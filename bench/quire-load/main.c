@@ -27,6 +27,8 @@ int main(int argc, char **argv)
 		return ql_mode_docs(&o);
 	if (strcmp(o.mode, "soak") == 0)
 		return ql_mode_soak(&o);
+	if (strcmp(o.mode, "catchup") == 0)
+		return ql_mode_catchup(&o);
 	fprintf(stderr, "quire-load: unknown mode %s\n", o.mode);
 	ql_usage();
 	return 2;

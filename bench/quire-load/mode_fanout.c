@@ -99,8 +99,7 @@ static void writer_error(ql_client *c, const wire_server_msg *m)
 static const ql_client_ops obs_ops = {.changes = obs_changes, .closed = obs_closed};
 static const ql_client_ops writer_ops = {.ack = writer_ack, .error = writer_error};
 
-/* The ops of trace patch p on the writer's document, in a new batch. */
-static crdt_batch *edit_ops(crdt_doc *doc, const trace *t, const trace_patch *p, uint64_t *units)
+crdt_batch *ql_trace_edit(crdt_doc *doc, const trace *t, const trace_patch *p, uint64_t *units)
 {
 	crdt_batch *b = crdt_batch_new(NULL);
 	if (b == NULL)
@@ -239,7 +238,7 @@ int ql_mode_fanout(const ql_opts *o, int rate_mode)
 			if (p->del == 0 && p->ins_bytes == 0)
 				continue;
 			uint64_t u = 0;
-			crdt_batch *b = edit_ops(w->doc, &t, p, &u);
+			crdt_batch *b = ql_trace_edit(w->doc, &t, p, &u);
 			if (b == NULL) {
 				fprintf(stderr, "quire-load: trace patch %zu does not apply\n",
 					edit_i - 1);

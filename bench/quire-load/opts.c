@@ -21,6 +21,7 @@ void ql_usage(void)
 		"  soak   --conns N --docs D --seconds T --server-pid PID --csv FILE\n"
 		"         [--writers-per-doc K] [--edit-rate R] [--drop-every S] [--max-growth F] "
 		"[--rss-per-edit B]\n"
+		"  catchup --rounds N --pre P --gap G --window W [--trace FILE]\n"
 		"common:  --url ws://127.0.0.1:PORT/sync | --port PORT, --json FILE, --timeout S,\n"
 		"         --sources N (loopback source addresses 127.0.0.2..), --seed N, --prefix "
 		"P\n");
@@ -37,6 +38,9 @@ int ql_opts_parse(ql_opts *o, int argc, char **argv)
 	o->edits = 2000;
 	o->window = 64;
 	o->writers_per_doc = 3;
+	o->rounds = 20;
+	o->pre = 5000;
+	o->gap = 10000;
 	o->n_src = 16;
 	o->hold = 10;
 	o->rate = 200;
@@ -80,6 +84,9 @@ int ql_opts_parse(ql_opts *o, int argc, char **argv)
 		NUM("--window", window, long)
 		NUM("--writers-per-doc", writers_per_doc, long)
 		NUM("--sources", n_src, long)
+		NUM("--rounds", rounds, long)
+		NUM("--pre", pre, long)
+		NUM("--gap", gap, long)
 		NUM("--hold", hold, double)
 		NUM("--rate", rate, double)
 		NUM("--seconds", seconds, double)
