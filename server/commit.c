@@ -449,8 +449,10 @@ void srv_turn_flush(srv *s)
 		d->touched = false;
 		for (srv_member *m = d->members; m; m = m->doc_next)
 			m->welcomed_this_turn = false;
-		if (committed)
+		if (committed) {
 			srv_doc_snapshot(s, d, false);
+			srv_doc_quiet_arm(s, d);
+		}
 	}
 	for (size_t i = 0; i < t->n_changes; i++)
 		wire_buf_free(&t->changes[i].payload);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ev.h>
+
 #include "commit.h"
 #include "conn.h"
 #include "room.h"
@@ -66,6 +68,13 @@ srv_doc *srv_docs_find(srv *s, const char *id, size_t len)
 
 static void unlink_doc(srv *s, srv_doc *d)
 {
+	if (d->quiet_listed) {
+		srv_doc **q = &s->quiet;
+		while (*q != d)
+			q = &(*q)->quiet_next;
+		*q = d->quiet_next;
+		d->quiet_listed = false;
+	}
 	srv_registry *r = &s->docs;
 	srv_doc **pp = &r->buckets[d->hash & (r->n_buckets - 1)];
 	while (*pp != d)
@@ -129,6 +138,7 @@ static void load(srv *s, srv_doc *d)
 			(wire_buf){res.snapshot_wire, res.snapshot_wire_len, res.snapshot_wire_len};
 		d->snap_seq = res.seq;
 	}
+	d->bytes_total = d->snap_bytes_mark = 0;
 	d->changes_since_snapshot = d->bytes_since_snapshot = 0;
 	store_doc_info info;
 	if (res.exists && store_doc_info_get(s->db, d->id, &info) == STORE_OK) {
@@ -249,6 +259,20 @@ void srv_doc_committed(srv_doc *d, const srv_change *c)
 	}
 	d->changes_since_snapshot++;
 	d->bytes_since_snapshot += c->payload.len;
+	d->bytes_total += c->payload.len;
+}
+
+int srv_doc_snap_at_head(srv_doc *d)
+{
+	if (d->snap.len > 0 && d->snap_seq == d->head)
+		return WIRE_OK;
+	d->snap.len = 0;
+	d->snap_seq = d->head;
+	d->snap_bytes_mark = d->bytes_total;
+	int rc = wire_snapshot_encode(d->crdt, d->id, d->head, &d->snap);
+	if (rc != WIRE_OK)
+		d->snap.len = 0;
+	return rc;
 }
 
 void srv_doc_snapshot(srv *s, srv_doc *d, bool force)
@@ -265,12 +289,7 @@ void srv_doc_snapshot(srv *s, srv_doc *d, bool force)
 	 * this head already): the store compresses those bytes, and the next
 	 * snapshot Welcome at this head sends them (room.c). */
 	int rc = STORE_ENOMEM;
-	if (d->snap.len == 0 || d->snap_seq != d->head) {
-		d->snap.len = 0;
-		d->snap_seq = d->head;
-		if (wire_snapshot_encode(d->crdt, d->id, d->head, &d->snap) != WIRE_OK)
-			d->snap.len = 0;
-	}
+	srv_doc_snap_at_head(d);
 	if (d->snap.len > 0)
 		rc = store_snapshot_encoded(s->db, d->id, d->head, d->crdt, d->snap.data,
 					    d->snap.len);
@@ -295,6 +314,118 @@ void srv_doc_snapshot(srv *s, srv_doc *d, bool force)
 		  d->id, (unsigned long long)d->head, (long long)(srv_mono_ms() - t0),
 		  (unsigned long long)(rc == STORE_OK ? tr.changes_removed : 0),
 		  (unsigned long long)(rc == STORE_OK ? tr.log_start : 0));
+}
+
+/* ---- the Snapshot kept fresh when a document goes quiet ---------------------------------- */
+
+/* Whether the changes since d->snap was encoded weigh at least as much as
+ * a Snapshot (its last size, or the text's length in code points as a lower
+ * bound before the first): a member that missed them would be sent the
+ * snapshot, so it is worth having ready. The same rule bounds the work:
+ * the bytes encoded this way never pass the bytes committed. */
+static bool snap_worth_encoding(const srv_doc *d)
+{
+	if (d->state != SRV_DOC_READY || (d->snap.len > 0 && d->snap_seq == d->head))
+		return false;
+	uint64_t since = d->bytes_total - d->snap_bytes_mark;
+	uint64_t weight = d->snap.len > 0 ? d->snap.len : crdt_doc_length(d->crdt);
+	return since > 0 && since >= weight;
+}
+
+static void quiet_schedule(srv *s, int64_t ms);
+
+/* Encode the Snapshots of the listed documents that have been quiet for
+ * SRV_QUIET_MS; wait again for the others. */
+static void quiet_run(srv *s)
+{
+	s->quiet_scheduled = false;
+	int64_t now = srv_mono_ms(), next = INT64_MAX;
+	for (srv_doc **pp = &s->quiet; *pp;) {
+		srv_doc *d = *pp;
+		if (d->state == SRV_DOC_READY && d->quiet_due_ms > now) {
+			next = d->quiet_due_ms < next ? d->quiet_due_ms : next;
+			pp = &d->quiet_next;
+			continue;
+		}
+		*pp = d->quiet_next;
+		d->quiet_listed = false;
+		/* no change of this turn still uncommitted (next_seq), else the
+		 * commit re-arms it */
+		if (!snap_worth_encoding(d) || d->next_seq != d->head + 1)
+			continue;
+		int64_t t0 = srv_mono_us();
+		if (srv_doc_snap_at_head(d) == WIRE_OK) {
+			s->metrics.quiet_snapshots++;
+			srv_debug(&s->log,
+				  "document '%s': quiet, its Snapshot encoded at seq %llu (%zu B) in "
+				  "%lld us",
+				  d->id, (unsigned long long)d->head, d->snap.len,
+				  (long long)(srv_mono_us() - t0));
+		}
+	}
+	if (s->quiet != NULL && !s->stopping)
+		quiet_schedule(s, next == INT64_MAX || next <= now ? 1 : next - now);
+}
+
+static void quiet_sul_cb(lws_sorted_usec_list_t *sul)
+{
+	quiet_run(lws_container_of(sul, srv, quiet_sul));
+}
+
+static void quiet_ev_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	quiet_run(t->data);
+}
+
+/* lws's libev plugin re-arms its own timer only from its callbacks, after
+ * the timers that were due: a sul scheduled from the turn's flush (a sul
+ * itself) waited for the next network event. On libev the quiet timer is
+ * therefore libev's own; on lws's poll() loop a sul is exact. */
+static void quiet_schedule(srv *s, int64_t ms)
+{
+	if (s->ev_loop == NULL) {
+		lws_sul_schedule(s->ctx, 0, &s->quiet_sul, quiet_sul_cb, ms * LWS_US_PER_MS);
+		s->quiet_scheduled = true;
+		return;
+	}
+	ev_timer *t = s->quiet_timer;
+	if (t == NULL) {
+		if ((t = calloc(1, sizeof *t)) == NULL)
+			return; /* no early Snapshot: the Welcome encodes it */
+		ev_init(t, quiet_ev_cb);
+		t->data = s;
+		s->quiet_timer = t;
+	}
+	ev_timer_stop(s->ev_loop, t);
+	ev_timer_set(t, (double)ms / 1000.0, 0.);
+	ev_timer_start(s->ev_loop, t);
+	s->quiet_scheduled = true;
+}
+
+void srv_doc_quiet_arm(srv *s, srv_doc *d)
+{
+	if (s->stopping || s->ctx == NULL || !snap_worth_encoding(d))
+		return;
+	d->quiet_due_ms = srv_mono_ms() + SRV_QUIET_MS;
+	if (!d->quiet_listed) {
+		d->quiet_next = s->quiet;
+		s->quiet = d;
+		d->quiet_listed = true;
+	}
+	if (!s->quiet_scheduled)
+		quiet_schedule(s, SRV_QUIET_MS);
+}
+
+void srv_docs_quiet_stop(srv *s)
+{
+	lws_sul_cancel(&s->quiet_sul);
+	if (s->quiet_timer != NULL && s->ev_loop != NULL)
+		ev_timer_stop(s->ev_loop, s->quiet_timer);
+	free(s->quiet_timer);
+	s->quiet_timer = NULL;
+	s->quiet_scheduled = false;
 }
 
 /* ---- idle unload ------------------------------------------------------------------------- */

@@ -70,6 +70,20 @@ void srv_doc_committed(srv_doc *d, const srv_change *c);
  */
 void srv_doc_snapshot(srv *s, srv_doc *d, bool force);
 
+/* Make d->snap the Snapshot at d's head, encoding it unless it is one
+ * already (a Welcome, a stored snapshot and the quiet rule share it).
+ * WIRE_OK or the encoder's error (d->snap then empty). */
+int srv_doc_snap_at_head(srv_doc *d);
+
+/* After a turn committed changes of d: if they make a fresh Snapshot worth
+ * having (their bytes since the last encoding reach a Snapshot's size),
+ * encode it once d has been quiet, no change committed, for SRV_QUIET_MS,
+ * so that a reconnect after a burst finds it ready. */
+#define SRV_QUIET_MS 5
+void srv_doc_quiet_arm(srv *s, srv_doc *d);
+/* Cancel that timer and free it (shutdown, before the loop goes). */
+void srv_docs_quiet_stop(srv *s);
+
 /* Unload READY documents idle for cfg.idle_unload_ms (snapshot first) and
  * forget FAILED ones whose retry time has passed. */
 void srv_docs_tick(srv *s, int64_t now_ms);

@@ -166,6 +166,10 @@ void srv_metrics_render(const srv_metrics *m, const srv_gauges *g, srv_buf *b)
 	srv_buf_printf(b, "quire_catchup_changes_sum %llu\n", (unsigned long long)m->catchup_changes);
 	srv_buf_printf(b, "quire_catchup_changes_count %llu\n", (unsigned long long)ccum);
 	one(b, "quire_snapshots_total", "counter", "Snapshots stored.", m->snapshots);
+	one(b, "quire_quiet_snapshots_total", "counter",
+	    "Snapshots encoded for Welcomes when a document went quiet after changes that "
+	    "outweigh one.",
+	    m->quiet_snapshots);
 	one(b, "quire_snapshot_failures_total", "counter", "Snapshots that could not be stored.",
 	    m->snapshot_failures);
 	one(b, "quire_sse_streams", "gauge", "Open Server-Sent Events streams (/v1/docs/{id}/events).",

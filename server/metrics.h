@@ -80,6 +80,7 @@ typedef struct srv_metrics {
 	double commit_seconds_sum;
 	uint64_t errors_sent[SRV_ERROR_CODES + 1]; /* last: codes we do not know */
 	uint64_t welcomes, welcome_snapshots, catchup_changes;
+	uint64_t quiet_snapshots; /* Snapshots encoded when a document went quiet (docs.c) */
 	uint64_t catchup_bucket[SRV_CATCHUP_BUCKETS + 1]; /* last: +Inf */
 	uint64_t snapshots, snapshot_failures;
 	uint64_t doc_reloads;

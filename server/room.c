@@ -263,18 +263,6 @@ static void catchup_free(catchup *cu)
 /* Whether d->snap is the Snapshot at the head. */
 static bool snap_fresh(const srv_doc *d) { return d->snap.len > 0 && d->snap_seq == d->head; }
 
-/* Make d->snap the Snapshot at the head, encoding it unless it is. */
-static int snap_at_head(srv_doc *d)
-{
-	if (snap_fresh(d))
-		return WIRE_OK;
-	d->snap.len = 0;
-	d->snap_seq = d->head;
-	int rc = wire_snapshot_encode(d->crdt, d->id, d->head, &d->snap);
-	if (rc != WIRE_OK)
-		d->snap.len = 0;
-	return rc;
-}
 
 /* The catch-up rule: read the log after L into cu unless a snapshot Welcome
  * is smaller (or the log no longer reaches back, or the catch-up would pass
@@ -317,7 +305,7 @@ static int choose_catchup(srv *s, srv_doc *d, uint64_t L, catchup *cu, bool *sna
 			return STORE_OK;
 		}
 		if (whole > cu->budget) {
-			if (lower && snap_at_head(d) != WIRE_OK) {
+			if (lower && srv_doc_snap_at_head(d) != WIRE_OK) {
 				*why = "encode";
 				return STORE_ENOMEM;
 			}
@@ -349,7 +337,7 @@ static int choose_catchup(srv *s, srv_doc *d, uint64_t L, catchup *cu, bool *sna
 			break;
 		}
 		/* past the lower bound: what does the snapshot really weigh? */
-		int wrc = snap_at_head(d);
+		int wrc = srv_doc_snap_at_head(d);
 		if (wrc != WIRE_OK) {
 			*why = "encode";
 			return wrc == WIRE_ENOMEM ? STORE_ENOMEM : STORE_EINVAL;
@@ -415,7 +403,7 @@ void srv_room_welcome(srv *s, srv_member *m)
 		cu = (catchup){0};
 	}
 	wire_buf b = {0};
-	int rc = snapshot ? snap_at_head(d) : WIRE_OK;
+	int rc = snapshot ? srv_doc_snap_at_head(d) : WIRE_OK;
 	if (rc == WIRE_OK)
 		rc = wire_server_encode_welcome(&b, m->handle, H, m->read_only,
 						snapshot ? d->snap.data : NULL,

@@ -492,6 +492,7 @@ void srv_free(srv *s)
 			c->state =
 				SRV_CONN_CLOSING; /* nothing more is queued while lws closes them */
 		lws_sul_cancel(&s->tick_sul);
+		srv_docs_quiet_stop(s);
 		lws_sul_cancel(&s->turn.sul);
 		lws_context_destroy(s->ctx); /* closes what is left: srv_conn_free */
 		s->ctx = NULL;

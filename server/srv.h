@@ -130,6 +130,13 @@ struct srv_doc {
 	 * snapshot Welcome and the log catch-up (room.c). */
 	wire_buf snap;
 	uint64_t snap_seq;
+	/* Keeping snap fresh when the document goes quiet (docs.c):
+	 * payload bytes committed since the load, their count when snap was
+	 * last encoded, and the quiet list (srv.quiet). */
+	uint64_t bytes_total, snap_bytes_mark;
+	int64_t quiet_due_ms; /* encode then, unless another change comes */
+	srv_doc *quiet_next;
+	bool quiet_listed;
 };
 
 /* ---- memberships ------------------------------------------------------------- */
@@ -275,6 +282,10 @@ struct srv {
 	size_t ops_cap;
 	struct lws_http_mount mounts[4]; /* /healthz, /metrics, /v1/docs, --web */
 	lws_sorted_usec_list_t tick_sul; /* housekeeping: idle unload, stop signal */
+	lws_sorted_usec_list_t quiet_sul; /* docs.c: Snapshots encoded when documents go quiet */
+	void *quiet_timer;		  /* ...the same on libev: its ev_timer (docs.c says why) */
+	srv_doc *quiet;			  /* documents waiting for that, chained by quiet_next */
+	bool quiet_scheduled;		  /* quiet_sul is pending */
 	int64_t next_heartbeat_ms;	 /* server.c: the heartbeat pass runs once a second */
 	bool stopping;			 /* shutdown began: no new connections or joins */
 };

@@ -594,6 +594,55 @@ static void test_server_snapshot_when_log_trimmed(void **state)
 
 /* The catch-up rule: whichever is smaller, the log catch-up or a snapshot
  * of the document at the head. */
+/* Wait (bounded) until metric `name` reaches want; returns its value. */
+static uint64_t metric_reaches(int port, const char *name, uint64_t want)
+{
+	uint64_t v = metric(port, name);
+	for (int i = 0; i < 200 && (v == UINT64_MAX || v < want); i++) {
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+		v = metric(port, name);
+	}
+	return v;
+}
+
+/* A document that goes quiet after changes outweighing a Snapshot gets its
+ * Snapshot encoded then, once, for the next reconnect; a quiet document
+ * without new changes, or after changes lighter than a Snapshot, does not. */
+static void test_server_quiet_snapshot(void **state)
+{
+	qfixture *f = *state;
+	START(f, "--log-level", "debug");
+	const char *quiet = "quire_quiet_snapshots_total";
+	qclient a, b;
+	join_at(&a, f->srv.port, 0xa1, "doc", 0);
+	assert_int_equal(metric(f->srv.port, quiet), 0);
+	uint64_t seq = 0;
+	for (int i = 0; i < 40; i++) { /* ~40 x 30 B of changes, 320 code points */
+		uint64_t k = qc_insert(&a, (size_t)i * 8, "abcdefgh");
+		expect_ack(&a, k, ++seq);
+	}
+	assert_int_equal(metric_reaches(f->srv.port, quiet, 1), 1);
+	assert_true(qserver_log_has(&f->srv, "quiet, its Snapshot encoded at seq 40"));
+	/* quiet again, nothing new: no second encoding */
+	nanosleep(&(struct timespec){0, 60000000}, NULL);
+	assert_int_equal(metric(f->srv.port, quiet), 1);
+	/* a change much lighter than the Snapshot: not worth one */
+	uint64_t k = qc_insert(&a, 0, "!");
+	expect_ack(&a, k, ++seq);
+	nanosleep(&(struct timespec){0, 60000000}, NULL);
+	assert_int_equal(metric(f->srv.port, quiet), 1);
+	/* a joiner from scratch gets the document */
+	char *want = qc_text(&a);
+	join_at(&b, f->srv.port, 0xb2, "doc", 0);
+	while (b.last_seq < seq)
+		assert_int_equal(qc_recv(&b, T_MS), 1);
+	assert_text(&b, want);
+	free(want);
+	qc_free(&a);
+	qc_free(&b);
+	assert_int_equal(qserver_stop(&f->srv, SIGTERM, 5000), 0);
+}
+
 static void test_server_catchup_smaller_wins(void **state)
 {
 	qfixture *f = *state;
@@ -999,6 +1048,8 @@ int main(int argc, char **argv)
 						qfixture_setup, qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_slow_consumer_disconnected,
 						qfixture_setup, qfixture_teardown),
+		cmocka_unit_test_setup_teardown(test_server_quiet_snapshot, qfixture_setup,
+						qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_catchup_smaller_wins, qfixture_setup,
 						qfixture_teardown),
 		cmocka_unit_test_setup_teardown(test_server_snapshot_when_log_trimmed,
