@@ -12,7 +12,9 @@
  * the observer drops its connection (keeping replica and last_seq) and the
  * writer types edits [P, P + G), until the sentinel has them all (so the
  * server has committed them) and every one is acked (so the server is
- * quiet). Then the observer reconnects and is timed on one CLOCK_MONOTONIC:
+ * quiet), and --pause-ms more pass (a client rarely comes back the instant
+ * the last change lands; the node harness polls every 20 ms). Then the
+ * observer reconnects and is timed on one CLOCK_MONOTONIC:
  *
  *   t0        before ql_client_connect (TCP connect + WebSocket handshake)
  *   open      the handshake answered (seen after the epoll turn that
@@ -181,7 +183,7 @@ static bool same_text(const crdt_doc *a, const crdt_doc *b)
 
 /* One round on document doc_id: 0, or -1 (the reason is printed). */
 static int one_round(cu_run *x, const char *doc_id, uint64_t *rng, size_t pre, size_t gap,
-		     int64_t deadline, cu_round *out)
+		     long pause_ms, int64_t deadline, cu_round *out)
 {
 	const trace *t = x->t;
 	int rc = -1;
@@ -215,6 +217,8 @@ static int one_round(cu_run *x, const char *doc_id, uint64_t *rng, size_t pre, s
 	ql_client_drop(&x->ob);
 	if (type_and_settle(x, pre + gap, false, deadline, "edits missed") != 0)
 		goto out;
+	for (int64_t until = ql_now_ns() + pause_ms * 1000000; ql_now_ns() < until;)
+		ql_net_poll(x->net, 1);
 
 	x->want = crdt_doc_seen(x->w.doc, x->w.replica);
 	x->msgs = 0;
@@ -331,9 +335,10 @@ int ql_mode_catchup(const ql_opts *o)
 	uint64_t rng = o->seed;
 	uint64_t run = ql_rand(&rng) & 0xffffffffu;
 	const char *prefix = o->prefix ? o->prefix : "";
-	printf("catchup: %s, %zu edits seen, %zu missed, window %zu, %zu rounds on "
+	printf("catchup: %s, %zu edits seen, %zu missed, window %zu, pause %ld ms, %zu rounds on "
 	       "%scatchup-%08llx-<r>\n",
-	       o->trace, pre, gap, x->window, rounds, prefix, (unsigned long long)run);
+	       o->trace, pre, gap, x->window, o->pause_ms, rounds, prefix,
+	       (unsigned long long)run);
 	double load0 = ql_loadavg();
 	int64_t deadline = ql_now_ns() + (int64_t)(limit * 1e9);
 	size_t done = 0, converged = 0, snapshots = 0;
@@ -342,7 +347,7 @@ int ql_mode_catchup(const ql_opts *o)
 		snprintf(doc_id, sizeof doc_id, "%scatchup-%08llx-%zu", prefix,
 			 (unsigned long long)run, r);
 		cu_round *e = &res[r];
-		if (one_round(x, doc_id, &rng, pre, gap, deadline, e) != 0) {
+		if (one_round(x, doc_id, &rng, pre, gap, o->pause_ms, deadline, e) != 0) {
 			fprintf(stderr, "quire-load: catchup: round %zu did not complete\n", r + 1);
 			break;
 		}
@@ -400,6 +405,7 @@ int ql_mode_catchup(const ql_opts *o)
 	ql_json_int(&j, "pre", (int64_t)pre);
 	ql_json_int(&j, "gap", (int64_t)gap);
 	ql_json_int(&j, "window", (int64_t)x->window);
+	ql_json_int(&j, "pause_ms", (int64_t)o->pause_ms);
 	ql_json_num(&j, "catchup_p50_ms", p50);
 	ql_json_num(&j, "catchup_p90_ms", p90);
 	ql_json_num(&j, "catchup_max_ms", mx);

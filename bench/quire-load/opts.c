@@ -21,7 +21,7 @@ void ql_usage(void)
 		"  soak   --conns N --docs D --seconds T --server-pid PID --csv FILE\n"
 		"         [--writers-per-doc K] [--edit-rate R] [--drop-every S] [--max-growth F] "
 		"[--rss-per-edit B]\n"
-		"  catchup --rounds N --pre P --gap G --window W [--trace FILE]\n"
+		"  catchup --rounds N --pre P --gap G --window W [--pause-ms MS] [--trace FILE]\n"
 		"common:  --url ws://127.0.0.1:PORT/sync | --port PORT, --json FILE, --timeout S,\n"
 		"         --sources N (loopback source addresses 127.0.0.2..), --seed N, --prefix "
 		"P\n");
@@ -87,6 +87,7 @@ int ql_opts_parse(ql_opts *o, int argc, char **argv)
 		NUM("--rounds", rounds, long)
 		NUM("--pre", pre, long)
 		NUM("--gap", gap, long)
+		NUM("--pause-ms", pause_ms, long)
 		NUM("--hold", hold, double)
 		NUM("--rate", rate, double)
 		NUM("--seconds", seconds, double)

@@ -14,7 +14,7 @@ typedef struct ql_opts {
 	const char *mode;
 	uint16_t port; /* from --url ws://127.0.0.1:PORT/sync or --port */
 	long conns, docs, batch, observers, edits, window, writers_per_doc, n_src;
-	long rounds, pre, gap; /* catchup */
+	long rounds, pre, gap, pause_ms; /* catchup */
 	double hold, rate, seconds, timeout, edit_rate, drop_every, sample_every, max_growth,
 		rss_per_edit;
 	pid_t server_pid;
