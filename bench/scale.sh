@@ -13,7 +13,7 @@
 #   SCENARIOS [idle fanout rate docs catchup]   RUNS [1]   BUILD [build/release]
 #   IDLE_CONNS [19000]  FANOUT_NS [500 1000 5000]  RATE [200]  FANOUT_EDITS [2000]
 #   RATE_N [100]  RATE_EDITS [20000]  RATE_WINDOW [64]
-#   CATCHUP_ROUNDS [20]  CATCHUP_PRE [5000]  CATCHUP_GAP [10000]
+#   CATCHUP_ROUNDS [20]  CATCHUP_PRE [5000]  CATCHUP_GAP [10000]  CATCHUP_PAUSE_MS [20]
 # The writer of fanout/rate/docs/catchup sends one Update per edit, over the default
 # per-connection rate limit, so those servers run with
 # --max-msgs-per-s 0 --max-bytes-per-s 0; idle uses the defaults but
@@ -30,6 +30,7 @@ IDLE_CONNS=${IDLE_CONNS:-19000}
 FANOUT_NS=${FANOUT_NS:-500 1000 5000}; RATE=${RATE:-200}; FANOUT_EDITS=${FANOUT_EDITS:-2000}
 RATE_N=${RATE_N:-100}; RATE_EDITS=${RATE_EDITS:-20000}; RATE_WINDOW=${RATE_WINDOW:-64}
 CATCHUP_ROUNDS=${CATCHUP_ROUNDS:-20}; CATCHUP_PRE=${CATCHUP_PRE:-5000}; CATCHUP_GAP=${CATCHUP_GAP:-10000}
+CATCHUP_PAUSE_MS=${CATCHUP_PAUSE_MS:-20}
 mkdir -p "$repo/build/scale-results"
 RESULTS=${RESULTS:-$repo/build/scale-results/scale-$(date +%s).jsonl}
 
@@ -101,7 +102,7 @@ for ((run = 1; run <= RUNS; run++)); do
 			start_server "${unlimited[@]}"
 			echo "== catchup $CATCHUP_ROUNDS rounds, $CATCHUP_PRE seen + $CATCHUP_GAP missed (run $run)"
 			timeout 300 "$LOAD" catchup --port "$port" --rounds "$CATCHUP_ROUNDS" --pre "$CATCHUP_PRE" \
-				--gap "$CATCHUP_GAP" --json "$RESULTS"
+				--gap "$CATCHUP_GAP" --pause-ms "$CATCHUP_PAUSE_MS" --json "$RESULTS"
 			stop_server ;;
 		*) die "unknown scenario $sc" ;;
 		esac
