@@ -442,6 +442,34 @@ int store_checkpoint(store *db, bool truncate)
 	return STORE_OK;
 }
 
+int store_vacuum(store *db, store_vacuum_result *out)
+{
+	*out = (store_vacuum_result){0};
+	store__clear(db);
+	if (db->opts.read_only)
+		return store__fail(db, STORE_EREADONLY, "vacuum: the store is open read-only");
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->sql, "PRAGMA auto_vacuum", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		out->auto_vacuum_was = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return store__sqlfail(db, rc, "vacuum: read auto_vacuum");
+	out->bytes_before = store_db_bytes(db);
+	/* the cached statements hold no lock once reset; VACUUM needs none open */
+	store__reset_all(db);
+	static const char *const steps[] = {"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		rc = sqlite3_exec(db->sql, steps[i], NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return store__sqlfail(db, rc, "vacuum: %s", steps[i]);
+	}
+	out->bytes_after = store_db_bytes(db);
+	return STORE_OK;
+}
+
 uint64_t store_db_bytes(store *db)
 {
 	store__clear(db);

@@ -465,6 +465,23 @@ int store_docs(store *db, store_doc_fn fn, void *ctx);
  * STORE_EREADONLY, STORE_EBUSY (truncate only), STORE_EIO, SQLite errors. */
 int store_checkpoint(store *db, bool truncate);
 
+/* Rewrite the database file without its free pages (SQLite's VACUUM) and
+ * switch it to auto_vacuum = INCREMENTAL, so that trims give pages back
+ * from then on, as in files made since that became the default. For files
+ * made before (their free pages after trims stay in the file, for reuse).
+ * Needs the write lock for the whole rewrite: run it with the server
+ * stopped (else it waits busy_timeout_ms for the lock, then STORE_EBUSY),
+ * and room for a temporary copy of the database. Sizes are page_count x
+ * page_size before and after; auto_vacuum_was is 0 (none), 1 (full) or 2
+ * (incremental). Errors: STORE_EREADONLY, STORE_EBUSY, STORE_EFULL,
+ * STORE_EIO, SQLite errors; the file is then as it was. */
+typedef struct store_vacuum_result {
+	uint64_t bytes_before, bytes_after;
+	int auto_vacuum_was;
+} store_vacuum_result;
+
+int store_vacuum(store *db, store_vacuum_result *out);
+
 /* What the checkpoint thread has done (all zero without one). */
 typedef struct store_checkpoint_counts {
 	uint64_t background;	      /* checkpoints the thread ran */

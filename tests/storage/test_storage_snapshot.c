@@ -478,6 +478,54 @@ static void test_storage_trim_vacuums(void **state)
 	expect_load(f, 3010, 0);
 }
 
+/* store_vacuum converts a file made with auto_vacuum off (before new files
+ * were incremental) whose trims left free pages: the rewrite drops them,
+ * the file is incremental from then on, and the document loads the same.
+ * A read-only handle refuses. */
+static void test_storage_vacuum_converts_old_file(void **state)
+{
+	fixture *f = *state;
+	store_close(f->db);
+	f->db = NULL;
+	assert_int_equal(st_sql(f->path, "PRAGMA auto_vacuum = NONE; VACUUM"), 0);
+	open_fixture(f);
+	assert_int_equal(st_sql_int(f->path, "PRAGMA auto_vacuum"), 0);
+	assert_store(st_append_random(f->db, &f->w, 3000, 4, &f->rng), STORE_OK);
+	assert_store(store_snapshot(f->db, "doc", 3000, f->w.doc), STORE_OK);
+	assert_store(st_append_random(f->db, &f->w, 10, 4, &f->rng), STORE_OK);
+	assert_store(store_snapshot(f->db, "doc", 3010, f->w.doc), STORE_OK);
+	store_trim_result tr;
+	assert_store(store_trim(f->db, "doc", &tr), STORE_OK);
+	assert_int_equal(tr.changes_removed, 3000);
+	assert_store(store_checkpoint(f->db, false), STORE_OK);
+	int64_t free0 = st_sql_int(f->path, "PRAGMA freelist_count");
+	assert_true(free0 > 10); /* the trim's pages stayed in the file */
+
+	store_vacuum_result r;
+	assert_store(store_vacuum(f->db, &r), STORE_OK);
+	print_message("vacuum: %llu -> %llu bytes, %lld free pages before\n",
+		      (unsigned long long)r.bytes_before, (unsigned long long)r.bytes_after,
+		      (long long)free0);
+	assert_int_equal(r.auto_vacuum_was, 0);
+	assert_true(r.bytes_after + (uint64_t)free0 * 4096 <= r.bytes_before + 4096);
+	assert_store(store_checkpoint(f->db, true), STORE_OK);
+	assert_int_equal(st_sql_int(f->path, "PRAGMA auto_vacuum"), 2);
+	assert_int_equal(st_sql_int(f->path, "PRAGMA freelist_count"), 0);
+	expect_load(f, 3010, 0);
+	/* and the handle goes on writing */
+	assert_store(st_append_random(f->db, &f->w, 5, 5, &f->rng), STORE_OK);
+	expect_load(f, 3010, 0);
+
+	store_options ro;
+	store_options_init(&ro);
+	ro.read_only = true;
+	store *rdb = NULL;
+	char err[256];
+	assert_store(store_open(f->path, &ro, &rdb, err, sizeof err), STORE_OK);
+	assert_store(store_vacuum(rdb, &r), STORE_EREADONLY);
+	store_close(rdb);
+}
+
 static void test_storage_trim_keep_ms(void **state)
 {
 	fixture *f = *state;
@@ -601,6 +649,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_storage_trim_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_log_weight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_vacuums, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_vacuum_converts_old_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_trim_keep_ms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_snapshot_replace_same_seq, setup,
 						teardown),

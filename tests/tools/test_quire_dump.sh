@@ -298,6 +298,37 @@ expect_rc 0 "verify with a trimmed log" "$QD" --db trim.db verify &&
 		fail "verify with a trimmed log: $(cat out)"; }
 expect_rc 0 "log of a trimmed log" "$QD" --db trim.db log doc1 --limit 1 &&
 	{ sed -n 2p out | grep -qE '^ *1001 ' && ok || fail "log of a trimmed log: $(cat out)"; }
+
+# vacuum: a database as files were made before incremental auto-vacuum (off,
+# its trimmed pages kept free in the file) is rewritten smaller, switched to
+# incremental, and reads the same
+cp trim.db old.db && sqlite3 old.db "PRAGMA auto_vacuum = NONE; VACUUM; DELETE FROM changes WHERE seq <= 2000" ||
+	fail "sqlite3 old-style database"
+free0=$(sqlite3 old.db "PRAGMA freelist_count")
+pages0=$(sqlite3 old.db "PRAGMA page_count")
+[[ $(sqlite3 old.db "PRAGMA auto_vacuum") -eq 0 && $free0 -gt 10 ]] && ok ||
+	fail "old-style database: auto_vacuum $(sqlite3 old.db "PRAGMA auto_vacuum"), $free0 free pages"
+expect_rc 0 "show before vacuum" "$QD" --db old.db show doc1 && cp out before-vacuum.txt
+expect_rc 0 "vacuum" "$QD" --db old.db vacuum &&
+	{ grep -qE '^vacuumed old\.db: [0-9]+ -> [0-9]+ bytes; auto_vacuum none -> incremental$' out && ok ||
+		fail "vacuum output: $(cat out)"; }
+[[ $(sqlite3 old.db "PRAGMA auto_vacuum") -eq 2 && $(sqlite3 old.db "PRAGMA freelist_count") -eq 0 &&
+	$(sqlite3 old.db "PRAGMA page_count") -le $((pages0 - free0)) ]] && ok ||
+	fail "after vacuum: auto_vacuum $(sqlite3 old.db "PRAGMA auto_vacuum"), free $(sqlite3 old.db "PRAGMA freelist_count"), pages $(sqlite3 old.db "PRAGMA page_count") of $pages0"
+expect_rc 0 "show after vacuum" "$QD" --db old.db show doc1 &&
+	{ cmp -s out before-vacuum.txt && ok || fail "show differs after vacuum"; }
+expect_rc 0 "verify after vacuum" "$QD" --db old.db verify
+expect_rc 0 "vacuum --json" "$QD" --db old.db --json vacuum &&
+	python3 -c '
+import json
+r = json.loads(open("out", encoding="utf-8").read())
+assert r["db"] == "old.db" and r["auto_vacuum_was"] == "incremental" and r["auto_vacuum"] == "incremental", r
+assert 0 < r["bytes_after"] <= r["bytes_before"], r
+' && ok || fail "vacuum --json: $(cat out)"
+expect_rc 1 "vacuum of a missing database" "$QD" --db "$TMP/missing.db" vacuum &&
+	expect_one_error_line "vacuum of a missing database"
+[[ ! -e $TMP/missing.db ]] && ok || fail "vacuum created the missing database"
+expect_rc 2 "vacuum with an argument" "$QD" --db old.db vacuum doc1
 expect_rc 1 "log --since before the log" "$QD" --db trim.db log doc1 --since 5 &&
 	expect_one_error_line "log --since before the log"
 expect_rc 1 "show --at before the log" "$QD" --db trim.db show doc1 --at 500 &&

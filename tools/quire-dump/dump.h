@@ -53,8 +53,8 @@ typedef struct dump_args {
 	bool quick; /* list --quick */
 } dump_args;
 
-/* Everything a command needs. `db` is open (read-only except for import,
- * which opens its own handle). */
+/* Everything a command needs. `db` is open (read-only except for vacuum,
+ * and import, which opens its own handle). */
 typedef struct dump_ctx {
 	const dump_args *args;
 	store *db;
@@ -69,6 +69,8 @@ int dump_cmd_show(dump_ctx *c);
 int dump_cmd_log(dump_ctx *c);
 int dump_cmd_stats(dump_ctx *c);
 int dump_cmd_verify(dump_ctx *c);
+/* vacuum gets the database opened read-write (it exists: never created). */
+int dump_cmd_vacuum(dump_ctx *c);
 /* import opens the database itself (read-write, created if missing). */
 int dump_cmd_import(const dump_args *a);
 

@@ -8,11 +8,12 @@
  * here, so a command only validates its positional arguments. `--` ends the
  * options (a doc id may start with '-'). The database is --db, else
  * $QUIRE_DB, else the server's default ./data/quire.db; every command but
- * import gets it opened read-only. Exit statuses: dump.h (0, 1, 2).
+ * import and vacuum gets it opened read-only. Exit statuses: dump.h (0, 1, 2).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dump.h"
 
@@ -30,15 +31,17 @@ typedef struct command {
 	unsigned opts;		 /* the options it accepts */
 	int min_pos, max_pos;	 /* positional arguments after the name */
 	const char *synopsis;
+	bool writes; /* open the (existing) database read-write */
 } command;
 
 static const command commands[] = {
-	{"list", dump_cmd_list, OPT_QUICK, 0, 0, "list [--quick]"},
-	{"show", dump_cmd_show, OPT_AT, 1, 1, "show DOC [--at SEQ]"},
-	{"log", dump_cmd_log, OPT_SINCE | OPT_LIMIT, 1, 1, "log DOC [--since SEQ] [--limit N]"},
-	{"stats", dump_cmd_stats, OPT_AT, 1, 1, "stats DOC [--at SEQ]"},
-	{"verify", dump_cmd_verify, 0, 0, 1, "verify [DOC]"},
-	{"import", NULL, 0, 2, 2, "import FILE.json.gz DOC"},
+	{"list", dump_cmd_list, OPT_QUICK, 0, 0, "list [--quick]", false},
+	{"show", dump_cmd_show, OPT_AT, 1, 1, "show DOC [--at SEQ]", false},
+	{"log", dump_cmd_log, OPT_SINCE | OPT_LIMIT, 1, 1, "log DOC [--since SEQ] [--limit N]", false},
+	{"stats", dump_cmd_stats, OPT_AT, 1, 1, "stats DOC [--at SEQ]", false},
+	{"verify", dump_cmd_verify, 0, 0, 1, "verify [DOC]", false},
+	{"import", NULL, 0, 2, 2, "import FILE.json.gz DOC", false},
+	{"vacuum", dump_cmd_vacuum, 0, 0, 0, "vacuum", true},
 };
 
 static const command *find_command(const char *name)
@@ -164,7 +167,7 @@ int main(int argc, char **argv)
 	}
 	if (!a.command)
 		return dump_usage_error(
-			"no command given (list, show, log, stats, verify, import)");
+			"no command given (list, show, log, stats, verify, import, vacuum)");
 	const command *cmd = find_command(a.command);
 	if (!cmd)
 		return dump_usage_error("unknown command '%s'", a.command);
@@ -188,7 +191,12 @@ int main(int argc, char **argv)
 		rc = dump_cmd_import(&a);
 	} else {
 		dump_ctx c = {.args = &a, .out = stdout, .json = a.json};
-		if (!(c.db = dump_db_open(a.db_path, true)))
+		struct stat st;
+		if (cmd->writes && stat(a.db_path, &st) != 0) {
+			dump_error("no database at '%s': %s", a.db_path, strerror(errno));
+			return DUMP_FAIL;
+		}
+		if (!(c.db = dump_db_open(a.db_path, !cmd->writes)))
 			return DUMP_FAIL;
 		rc = cmd->run(&c);
 		store_close(c.db);
