@@ -293,16 +293,8 @@ static double quantile(double *v, size_t n, double q)
 int ql_mode_catchup(const ql_opts *o)
 {
 	trace t;
-	char err[256];
-	if (trace_load(o->trace, &t, err, sizeof err) != 0) {
-		fprintf(stderr, "quire-load: %s\n", err);
+	if (ql_trace_load_sequential(o->trace, &t) != 0)
 		return 1;
-	}
-	if (t.concurrent) {
-		fprintf(stderr, "quire-load: %s: a sequential trace is needed\n", o->trace);
-		trace_free(&t);
-		return 1;
-	}
 	size_t rounds = o->rounds > 0 ? (size_t)o->rounds : 1;
 	size_t pre = (size_t)o->pre, gap = (size_t)o->gap;
 	size_t usable = 0;

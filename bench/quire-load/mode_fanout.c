@@ -99,6 +99,21 @@ static void writer_error(ql_client *c, const wire_server_msg *m)
 static const ql_client_ops obs_ops = {.changes = obs_changes, .closed = obs_closed};
 static const ql_client_ops writer_ops = {.ack = writer_ack, .error = writer_error};
 
+int ql_trace_load_sequential(const char *path, trace *t)
+{
+	char err[256];
+	if (trace_load(path, t, err, sizeof err) != 0) {
+		fprintf(stderr, "quire-load: %s\n", err);
+		return -1;
+	}
+	if (t->concurrent) {
+		fprintf(stderr, "quire-load: %s: a sequential trace is needed\n", path);
+		trace_free(t);
+		return -1;
+	}
+	return 0;
+}
+
 crdt_batch *ql_trace_edit(crdt_doc *doc, const trace *t, const trace_patch *p, uint64_t *units)
 {
 	crdt_batch *b = crdt_batch_new(NULL);
@@ -137,16 +152,8 @@ int ql_mode_fanout(const ql_opts *o, int rate_mode)
 	const char *mode = rate_mode ? "rate" : "fanout";
 	ql_raise_nofile();
 	trace t;
-	char err[256];
-	if (trace_load(o->trace, &t, err, sizeof err) != 0) {
-		fprintf(stderr, "quire-load: %s\n", err);
+	if (ql_trace_load_sequential(o->trace, &t) != 0)
 		return 1;
-	}
-	if (t.concurrent) {
-		fprintf(stderr, "quire-load: %s: a sequential trace is needed\n", o->trace);
-		trace_free(&t);
-		return 1;
-	}
 	fan f;
 	memset(&f, 0, sizeof f);
 	f.n_obs = (size_t)o->observers;

@@ -31,6 +31,10 @@ typedef void (*ql_progress_fn)(void *ctx, size_t welcomed, int64_t now_ns);
 size_t ql_connect_all(ql_net *net, ql_client **cs, size_t n, size_t batch, int64_t deadline_ns,
 		      ql_progress_fn fn, void *ctx, size_t *failed);
 
+/* Load the trace at path (mode_fanout.c), which one writer replays: 0, or
+ * -1 when it cannot be read or is concurrent (said on stderr). */
+int ql_trace_load_sequential(const char *path, trace *t);
+
 /* Make trace patch p on a writer's document (mode_fanout.c): its ops in a
  * new batch, *units their op units; NULL when it does not apply or out of
  * memory. */

@@ -20,15 +20,8 @@
 #include <cmocka.h>
 #include <zstd.h>
 
+#include "storeassert.h"
 #include "storetest.h"
-
-#define assert_store(expr, want)                                                                  \
-	do {                                                                                      \
-		int s_ = (int)(expr), w_ = (int)(want);                                           \
-		if (s_ != w_)                                                                     \
-			fail_msg("%s = %d (%s), expected %d (%s)", #expr, s_, store_strerror(s_), \
-				 w_, store_strerror(w_));                                         \
-	} while (0)
 
 typedef struct damage_log {
 	int n;
