@@ -23,6 +23,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -119,7 +120,14 @@ int store__ckpt_start(store *db, const char *path, const char *vfs)
 	}
 	pthread_mutex_init(&ck->mu, NULL);
 	pthread_cond_init(&ck->cv, NULL);
-	if (pthread_create(&ck->thread, NULL, ckpt_main, ck) != 0) {
+	/* The thread takes no signals: a process that waits for SIGTERM in its
+	 * own thread's poll() (quire-server) must be the one interrupted. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int started = pthread_create(&ck->thread, NULL, ckpt_main, ck);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started != 0) {
 		pthread_cond_destroy(&ck->cv);
 		pthread_mutex_destroy(&ck->mu);
 		sqlite3_close(ck->sql);

@@ -4,9 +4,14 @@
  * keeps the WAL as short as SQLite's automatic checkpoint would, commits
  * never checkpoint while it keeps up, a commit checkpoints inline when the
  * WAL gets far too long, closing with a checkpoint asked for or running
- * loses nothing, and read-only handles have no thread.
+ * loses nothing, read-only handles have no thread, and the thread takes
+ * no signals.
  */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -173,12 +179,57 @@ static void test_storage_checkpoint_close_while_busy(void **state)
 	st_rmdir(dir);
 }
 
+/* The thread blocks every signal: a process that waits for SIGTERM in its
+ * main thread's poll() (quire-server) must be the thread interrupted. */
+static void test_storage_checkpoint_thread_takes_no_signals(void **state)
+{
+	(void)state;
+	char *dir = st_tmpdir();
+	char *path = st_join(dir, "sig.db");
+	store_options o;
+	store_options_init(&o);
+	o.checkpoint_thread = true;
+	store *db = NULL;
+	char err[256];
+	assert_store(store_open(path, &o, &db, err, sizeof err), STORE_OK);
+	int threads = 0, blocking = 0;
+	DIR *tasks = opendir("/proc/self/task");
+	assert_non_null(tasks);
+	char self[32];
+	snprintf(self, sizeof self, "%ld", (long)getpid());
+	for (struct dirent *e; (e = readdir(tasks)) != NULL;) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, self) == 0)
+			continue; /* the main thread */
+		char file[300], line[256];
+		snprintf(file, sizeof file, "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(file, "r");
+		if (f == NULL)
+			continue;
+		threads++;
+		while (fgets(line, sizeof line, f) != NULL) {
+			unsigned long long blk;
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1 &&
+			    (blk >> (SIGTERM - 1) & 1) && (blk >> (SIGINT - 1) & 1))
+				blocking++;
+		}
+		fclose(f);
+	}
+	closedir(tasks);
+	/* ours, at least (a sanitizer may run threads of its own) */
+	assert_true(threads >= 1);
+	assert_true(blocking >= 1);
+	store_close(db);
+	free(path);
+	st_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_storage_checkpoint_thread_keeps_wal_short),
 		cmocka_unit_test(test_storage_checkpoint_inline_when_far_behind),
 		cmocka_unit_test(test_storage_checkpoint_close_while_busy),
+		cmocka_unit_test(test_storage_checkpoint_thread_takes_no_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
