@@ -44,6 +44,29 @@ static void assert_text(store *db, const st_writer *w)
 	crdt_doc_free(r.doc);
 }
 
+/* Options without snapshots (only the log's pages fill the WAL), WAL
+ * checkpoints at `pages`, on the store's thread or not. */
+static store_options ckpt_options(uint32_t pages, bool thread)
+{
+	store_options o;
+	store_options_init(&o);
+	o.snapshot_every_changes = 0;
+	o.snapshot_every_bytes = 0;
+	o.checkpoint_pages = pages;
+	o.checkpoint_thread = thread;
+	return o;
+}
+
+static store *open_store(const char *path, const store_options *o)
+{
+	store *db = NULL;
+	char err[256];
+	int status = store_open(path, o, &db, err, sizeof err);
+	if (status != STORE_OK)
+		fail_msg("open %s: %s (%s)", path, store_strerror(status), err);
+	return db;
+}
+
 /* 30 rounds of 200 small changes (4 commits each) into a WAL checkpointed
  * at 20 pages: returns the WAL file's size at the end. thread: on the
  * store's thread (waiting for it between rounds); else no checkpoint. */
@@ -51,15 +74,8 @@ static long long wal_after_rounds(const char *dir, bool thread, store_checkpoint
 {
 	char *path = st_join(dir, thread ? "thread.db" : "none.db");
 	char *wal = st_join(dir, thread ? "thread.db-wal" : "none.db-wal");
-	store_options o;
-	store_options_init(&o);
-	o.snapshot_every_changes = 0;
-	o.snapshot_every_bytes = 0;
-	o.checkpoint_pages = thread ? 20 : 0;
-	o.checkpoint_thread = thread;
-	store *db = NULL;
-	char err[256];
-	assert_store(store_open(path, &o, &db, err, sizeof err), STORE_OK);
+	store_options o = ckpt_options(thread ? 20 : 0, thread);
+	store *db = open_store(path, &o);
 	st_writer w;
 	st_writer_init(&w, "doc", 7);
 	uint64_t rng = 11;
@@ -110,15 +126,8 @@ static void test_storage_checkpoint_inline_when_far_behind(void **state)
 	(void)state;
 	char *dir = st_tmpdir();
 	char *path = st_join(dir, "big.db");
-	store_options o;
-	store_options_init(&o);
-	o.snapshot_every_changes = 0;
-	o.snapshot_every_bytes = 0;
-	o.checkpoint_pages = 4; /* inline from 32 pages */
-	o.checkpoint_thread = true;
-	store *db = NULL;
-	char err[256];
-	assert_store(store_open(path, &o, &db, err, sizeof err), STORE_OK);
+	store_options o = ckpt_options(4, true); /* inline from 32 pages */
+	store *db = open_store(path, &o);
 	st_writer w;
 	st_writer_init(&w, "doc", 7);
 	uint64_t rng = 3;
@@ -144,19 +153,12 @@ static void test_storage_checkpoint_close_while_busy(void **state)
 	char *dir = st_tmpdir();
 	char *path = st_join(dir, "busy.db");
 	char *wal = st_join(dir, "busy.db-wal");
-	store_options o;
-	store_options_init(&o);
-	o.snapshot_every_changes = 0;
-	o.snapshot_every_bytes = 0;
-	o.checkpoint_pages = 2;
-	o.checkpoint_thread = true;
+	store_options o = ckpt_options(2, true);
 	st_writer w;
 	st_writer_init(&w, "doc", 7);
 	uint64_t rng = 9;
-	char err[256];
 	for (int i = 0; i < 5; i++) {
-		store *db = NULL;
-		assert_store(store_open(path, &o, &db, err, sizeof err), STORE_OK);
+		store *db = open_store(path, &o);
 		assert_store(st_append_random(db, &w, 300, 30, &rng), STORE_OK);
 		store_close(db); /* no wait for the thread */
 		assert_int_equal(file_size(wal), -1);
@@ -165,8 +167,7 @@ static void test_storage_checkpoint_close_while_busy(void **state)
 	store_options_init(&ro);
 	ro.read_only = true;
 	ro.checkpoint_thread = true;
-	store *db = NULL;
-	assert_store(store_open(path, &ro, &db, err, sizeof err), STORE_OK);
+	store *db = open_store(path, &ro);
 	assert_text(db, &w);
 	store_checkpoint_counts c;
 	store_checkpoint_stats(db, &c);
@@ -186,12 +187,8 @@ static void test_storage_checkpoint_thread_takes_no_signals(void **state)
 	(void)state;
 	char *dir = st_tmpdir();
 	char *path = st_join(dir, "sig.db");
-	store_options o;
-	store_options_init(&o);
-	o.checkpoint_thread = true;
-	store *db = NULL;
-	char err[256];
-	assert_store(store_open(path, &o, &db, err, sizeof err), STORE_OK);
+	store_options o = ckpt_options(1000, true);
+	store *db = open_store(path, &o);
 	int threads = 0, blocking = 0;
 	DIR *tasks = opendir("/proc/self/task");
 	assert_non_null(tasks);
