@@ -329,6 +329,23 @@ expect_rc 1 "vacuum of a missing database" "$QD" --db "$TMP/missing.db" vacuum &
 	expect_one_error_line "vacuum of a missing database"
 [[ ! -e $TMP/missing.db ]] && ok || fail "vacuum created the missing database"
 expect_rc 2 "vacuum with an argument" "$QD" --db old.db vacuum doc1
+# another connection holding the write lock (a running server): vacuum
+# waits the busy timeout, then fails with one line saying to stop it
+python3 -c '
+import sqlite3, sys, time
+c = sqlite3.connect("old.db", isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(8)
+' >locker.out 2>&1 &
+locker=$!
+for _ in $(seq 50); do grep -q locked locker.out 2>/dev/null && break; sleep 0.1; done
+expect_rc 1 "vacuum while another connection writes" "$QD" --db old.db vacuum &&
+	expect_one_error_line "vacuum while another connection writes" &&
+	{ grep -q 'stop it first' err && ok || fail "vacuum busy: $(cat err)"; }
+kill "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
+expect_rc 0 "verify after the refused vacuum" "$QD" --db old.db verify
 expect_rc 1 "log --since before the log" "$QD" --db trim.db log doc1 --since 5 &&
 	expect_one_error_line "log --since before the log"
 expect_rc 1 "show --at before the log" "$QD" --db trim.db show doc1 --at 500 &&
