@@ -75,6 +75,10 @@ static const opt options[] = {
 	{"checkpoint-pages", "QUIRE_CHECKPOINT_PAGES", "N", OPT_UINT, FIELD(checkpoint_pages), 1,
 	 1u << 30,
 	 "checkpoint the database's WAL (on a thread of its own) when it reaches N pages of 4 KiB"},
+	{"quiet-snapshot-ms", "QUIRE_QUIET_SNAPSHOT_MS", "MS", OPT_UINT, FIELD(quiet_snapshot_ms), 0,
+	 3600000,
+	 "after a burst of changes, encode the catch-up Snapshot once the document is quiet this long (0: "
+	 "off)"},
 	{"prefault-bytes", "QUIRE_PREFAULT_BYTES", "SIZE", OPT_SIZE, FIELD(prefault_bytes), 0, 1 * GIB,
 	 "heap touched at start and kept, so first document loads skip page faults (0: off)"},
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
@@ -380,6 +384,7 @@ void srv_config_defaults(srv_config *c)
 	c->keep_changes = 1000;
 	c->keep_log_ratio = 2;
 	c->checkpoint_pages = 1000;
+	c->quiet_snapshot_ms = 5; /* after the burst, before a reconnect is likely */
 	c->heartbeat_timeout_s = 60;
 	c->message_timeout_s = 30; /* a slow sender (slowloris) cannot hold a message open */
 	c->max_msgs_per_s = 200;

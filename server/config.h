@@ -49,6 +49,7 @@ typedef struct srv_config {
 	uint64_t keep_changes;	      /* newest changes kept when the log is trimmed... */
 	uint64_t keep_log_ratio;      /* ...unless heavier than this x the snapshot (store.h) */
 	uint64_t checkpoint_pages;    /* WAL length that wakes the checkpoint thread */
+	uint64_t quiet_snapshot_ms;   /* quiet time before a burst's Snapshot is encoded (0: off) */
 	uint64_t heartbeat_timeout_s; /* close a silent WebSocket after this; ping at half */
 	uint64_t message_timeout_s;   /* a message begun must end within this (0: no limit) */
 	/* security and limits (auth.h, quota.h) */

@@ -335,7 +335,7 @@ static bool snap_worth_encoding(const srv_doc *d)
 static void quiet_schedule(srv *s, int64_t ms);
 
 /* Encode the Snapshots of the listed documents that have been quiet for
- * SRV_QUIET_MS; wait again for the others. */
+ * cfg.quiet_snapshot_ms; wait again for the others. */
 static void quiet_run(srv *s)
 {
 	s->quiet_scheduled = false;
@@ -406,16 +406,17 @@ static void quiet_schedule(srv *s, int64_t ms)
 
 void srv_doc_quiet_arm(srv *s, srv_doc *d)
 {
-	if (s->stopping || s->ctx == NULL || !snap_worth_encoding(d))
+	int64_t quiet_ms = (int64_t)s->cfg.quiet_snapshot_ms;
+	if (quiet_ms == 0 || s->stopping || s->ctx == NULL || !snap_worth_encoding(d))
 		return;
-	d->quiet_due_ms = srv_mono_ms() + SRV_QUIET_MS;
+	d->quiet_due_ms = srv_mono_ms() + quiet_ms;
 	if (!d->quiet_listed) {
 		d->quiet_next = s->quiet;
 		s->quiet = d;
 		d->quiet_listed = true;
 	}
 	if (!s->quiet_scheduled)
-		quiet_schedule(s, SRV_QUIET_MS);
+		quiet_schedule(s, quiet_ms);
 }
 
 void srv_docs_quiet_stop(srv *s)

@@ -77,9 +77,9 @@ int srv_doc_snap_at_head(srv_doc *d);
 
 /* After a turn committed changes of d: if they make a fresh Snapshot worth
  * having (their bytes since the last encoding reach a Snapshot's size),
- * encode it once d has been quiet, no change committed, for SRV_QUIET_MS,
- * so that a reconnect after a burst finds it ready. */
-#define SRV_QUIET_MS 5
+ * encode it once d has been quiet, no change committed, for
+ * cfg.quiet_snapshot_ms (0: never), so that a reconnect after a burst
+ * finds it ready. */
 void srv_doc_quiet_arm(srv *s, srv_doc *d);
 /* Cancel that timer and free it (shutdown, before the loop goes). */
 void srv_docs_quiet_stop(srv *s);

@@ -47,6 +47,7 @@ static void test_server_config_defaults(void **state)
 	assert_int_equal(c.send_queue_bytes, 8 * 1024 * 1024);
 	assert_int_equal(c.idle_unload_ms, 30000);
 	assert_int_equal(c.prefault_bytes, 4 * 1024 * 1024);
+	assert_int_equal(c.quiet_snapshot_ms, 5);
 }
 
 static void test_server_config_parse_listen(void **state)
@@ -132,12 +133,12 @@ static void test_server_config_flags_both_forms(void **state)
 			  "--durability=full", "--log-level", "debug", "--max-message-bytes",
 			  "256K", "--max-ops=50", "--max-docs-per-conn", "3", "--send-queue-bytes",
 			  "1M", "--idle-unload-ms", "0", "--snapshot-every", "10", "--keep-changes",
-			  "5"),
+			  "5", "--quiet-snapshot-ms", "0"),
 		     ARGV("--listen", "0.0.0.0:9001", "--db=/tmp/x/q.db", "--web", "dist",
 			  "--durability=full", "--log-level", "debug", "--max-message-bytes",
 			  "256K", "--max-ops=50", "--max-docs-per-conn", "3", "--send-queue-bytes",
 			  "1M", "--idle-unload-ms", "0", "--snapshot-every", "10", "--keep-changes",
-			  "5"),
+			  "5", "--quiet-snapshot-ms", "0"),
 		     NULL, err),
 		SRV_CONFIG_OK);
 	assert_string_equal(c.listen_host, "0.0.0.0");
@@ -153,6 +154,7 @@ static void test_server_config_flags_both_forms(void **state)
 	assert_int_equal(c.idle_unload_ms, 0);
 	assert_int_equal(c.snapshot_every, 10);
 	assert_int_equal(c.keep_changes, 5);
+	assert_int_equal(c.quiet_snapshot_ms, 0);
 }
 
 static void test_server_config_env_below_flags(void **state)
