@@ -3,8 +3,10 @@
 //   node bench/peers/report.mjs build/peers-results/run-*.jsonl
 import { readFileSync } from 'node:fs';
 
-const rows = process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n')
-	.filter(Boolean).map((l) => JSON.parse(l)));
+// each row remembers its file (_file): a run's side records (CPU, QuireBytes)
+// belong to the results of the same run
+const rows = process.argv.slice(2).flatMap((f, i) => readFileSync(f, 'utf8').trim().split('\n')
+	.filter(Boolean).map((l) => ({ ...JSON.parse(l), _file: i })));
 const order = { hocuspocus: 0, 'y-websocket': 1, ywebsocket: 1, quire: 2 };
 const kind = (s) => (s === 'y-websocket' ? 'ywebsocket' : s);
 // results, and error records (the load generator's own, or run.sh's when a run
@@ -18,7 +20,8 @@ const scen = (r) => {
 };
 const by = (s) => rows.filter((r) => r.scenario !== 'CPU' && scen(r) === s)
 	.sort((a, b) => (order[a.server] ?? 9) - (order[b.server] ?? 9));
-const cpu = (r) => rows.find((c) => c.scenario === 'CPU' && c.server === kind(r.server) && c.label === r.args?.label);
+const cpu = (r) => rows.find((c) => c.scenario === 'CPU' && c._file === r._file && c.server === kind(r.server) &&
+	c.label === r.args?.label);
 const mcpu = (r) => { const c = cpu(r); return c ? `${c.machineBusyPct}` : ''; };
 const la = (r) => { const c = cpu(r); return c ? c.loadavgBefore.split(' ')[0] : ''; };
 const table = (hdr, rs) => {
@@ -57,10 +60,29 @@ by('S3').map((r) => err(r) ? [r.server, r.args.label, err(r)] : [r.server, r.con
 	r.serverRssPerConnKB, `${r.serverCpuPctConnectPhase} / ${r.serverCpuPctIdleHold}`, mcpu(r), la(r)]));
 
 console.log('### S4 reconnect catch-up (5,000 edits seen, 10,000 missed)');
-table(['server', 'reconnect → synced ms', 'reconnect → converged ms', 'converged', 'bytes received', 'messages received',
-	'bytes sent', 'doc chars', 'machine CPU %', 'load avg'],
-by('S4').map((r) => err(r) ? [r.server, err(r)] : [r.server, r.reconnectToSyncedEventMs, r.reconnectToConvergedMs, r.converged,
-	r.bytesReceivedOnReconnect, r.msgsReceivedOnReconnect, r.bytesSentOnReconnect, r.textChars, mcpu(r), la(r)]));
+// The Quire adapter logs each client's connections (QuireBytes): the
+// observer's second one is the reconnect, and what its socket read after
+// the HTTP upgrade is the catch-up on the wire (frame headers included,
+// compressed when deflate was negotiated). The Yjs adapters count payloads
+// only; their servers send plain frames (payload + 2-10 B a message).
+const s4label = (r) => r.args?.label ?? 's4';
+const s4server = (r) => (s4label(r) === 's4' ? r.server : `${r.server} (${s4label(r).replace(/^s4-/, '')})`);
+const s4wire = (r) => {
+	const b = rows.filter((q) => q.scenario === 'QuireBytes' && q._file === r._file && q.server === kind(r.server) && q.label === s4label(r) &&
+		q.connections.length >= 2);
+	if (b.length !== 1) return null;
+	const cn = b[0].connections[b[0].connections.length - 1];
+	return { bytes: cn.wireIn - cn.handshakeIn, ext: cn.extensions };
+};
+const s4wireCell = (r) => {
+	const w = s4wire(r);
+	return w ? `${w.bytes}${w.ext ? ` (${w.ext.split(';')[0]})` : ''}` : 'n/a';
+};
+table(['server', 'reconnect → synced ms', 'reconnect → converged ms', 'converged', 'payload bytes received',
+	'bytes on the wire', 'messages received', 'bytes sent', 'doc chars', 'machine CPU %', 'load avg'],
+by('S4').map((r) => err(r) ? [s4server(r), err(r)] : [s4server(r), r.reconnectToSyncedEventMs, r.reconnectToConvergedMs,
+	r.converged, r.bytesReceivedOnReconnect, s4wireCell(r), r.msgsReceivedOnReconnect, r.bytesSentOnReconnect, r.textChars,
+	mcpu(r), la(r)]));
 
 console.log('### S5 the whole automerge-paper trace through one client (1 writer + 1 observer)');
 // the rows of one replay's document (its store size, the restart, the load)
@@ -108,11 +130,13 @@ if (runs > 1) {
 			med(g.map((r) => r.deliveredEditsPerSec)), med(g.map((r) => r.serverCpuPct)), med(g.map((r) => r.loadgenCpuPct))]));
 	const s4 = new Map();
 	for (const r of by('S4').filter((r) => !r.error)) {
-		if (!s4.has(r.server)) s4.set(r.server, []);
-		s4.get(r.server).push(r);
+		const k = s4server(r);
+		if (!s4.has(k)) s4.set(k, []);
+		s4.get(k).push(r);
 	}
 	console.log(`### Medians over ${runs} runs: S4`);
-	table(['server', 'runs', 'reconnect → synced ms', 'bytes received', 'messages'],
-		[...s4.values()].map((g) => [g[0].server, g.length, med(g.map((r) => r.reconnectToSyncedEventMs)),
-			med(g.map((r) => r.bytesReceivedOnReconnect)), med(g.map((r) => r.msgsReceivedOnReconnect))]));
+	table(['server', 'runs', 'reconnect → synced ms', 'payload bytes received', 'bytes on the wire', 'messages'],
+		[...s4.entries()].map(([k, g]) => [k, g.length, med(g.map((r) => r.reconnectToSyncedEventMs)),
+			med(g.map((r) => r.bytesReceivedOnReconnect)), med(g.map((r) => s4wire(r)?.bytes)) || 'n/a',
+			med(g.map((r) => r.msgsReceivedOnReconnect))]));
 }

@@ -187,6 +187,11 @@ for KIND in $SERVERS; do
 	if has s4; then
 		# the Quire adapter adds per-connection payload and socket bytes
 		QUIRE_BENCH_BYTES_LOG=$OUT lg s4 --scenario s4 --pre 5000 --gap 10000 --time-limit 60
+		# and again offering permessage-deflate, as browsers do (the Yjs
+		# servers here do not accept it): the bytes on the wire
+		if [ $KIND = quire ]; then
+			QUIRE_BENCH_DEFLATE=1 QUIRE_BENCH_BYTES_LOG=$OUT lg s4-deflate --scenario s4 --pre 5000 --gap 10000 --time-limit 60
+		fi
 	fi
 	if has s5; then
 		DOC=s5-paper-$RUN
