@@ -302,25 +302,19 @@ int srv_token_mint(const uint8_t *key, size_t key_len, const srv_token *t, char 
 
 /* ---- the key -------------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
-{
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, fmt, a, b);
-}
-
 /* Read the key file into a->key. 0 or -1. */
 static int read_key_file(srv_auth *a, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
-		set_err(err, errlen, "--token-secret-file %s: %s", path, strerror(errno));
+		srv_set_err(err, errlen, "--token-secret-file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	size_t n = fread(a->key, 1, sizeof a->key, f);
 	bool bad = ferror(f) != 0;
 	fclose(f);
 	if (bad || n == sizeof a->key) {
-		set_err(err, errlen, "--token-secret-file %s: %s", path,
+		srv_set_err(err, errlen, "--token-secret-file %s: %s", path,
 			bad ? "read error" : "longer than 1024 bytes");
 		return -1;
 	}
@@ -339,7 +333,7 @@ int srv_auth_init(srv_auth *a, const srv_config *cfg, char *err, size_t errlen)
 		if (read_key_file(a, cfg->token_secret_file, err, errlen) != 0)
 			return -1;
 		if (a->key_len == 0) {
-			set_err(err, errlen, "--token-secret-file %s: %s", cfg->token_secret_file,
+			srv_set_err(err, errlen, "--token-secret-file %s: %s", cfg->token_secret_file,
 				"empty");
 			return -1;
 		}
@@ -348,7 +342,7 @@ int srv_auth_init(srv_auth *a, const srv_config *cfg, char *err, size_t errlen)
 		memcpy(a->key, cfg->token_secret, a->key_len);
 	}
 	if (a->key_len > 0 && a->key_len < SRV_AUTH_MIN_SECRET) {
-		set_err(err, errlen, "%s%s: the token secret must be at least 16 bytes",
+		srv_set_err(err, errlen, "%s%s: the token secret must be at least 16 bytes",
 			cfg->token_secret_file[0] ? "--token-secret-file " : "--token-secret",
 			cfg->token_secret_file);
 		srv_auth_clear(a);

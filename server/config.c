@@ -117,7 +117,7 @@ static const opt options[] = {
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void srv_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err == NULL || errlen == 0)
 		return;
@@ -270,7 +270,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 	case OPT_LISTEN:
 		if (srv_config_parse_listen(value, c->listen_host, sizeof c->listen_host,
 					    &c->listen_port) != 0) {
-			set_err(err, errlen, "%s: '%s' is not HOST:PORT (port 0..65535)", name,
+			srv_set_err(err, errlen, "%s: '%s' is not HOST:PORT (port 0..65535)", name,
 				value);
 			return SRV_CONFIG_EINVAL;
 		}
@@ -279,12 +279,12 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		char *dst = (char *)c + o->offset;
 		size_t len = strlen(value);
 		if (len > SRV_CONFIG_PATH_MAX) {
-			set_err(err, errlen, "%s: path longer than %d bytes", name,
+			srv_set_err(err, errlen, "%s: path longer than %d bytes", name,
 				SRV_CONFIG_PATH_MAX);
 			return SRV_CONFIG_EINVAL;
 		}
 		if (len == 0 && o->min > 0) {
-			set_err(err, errlen, "%s: must not be empty", name);
+			srv_set_err(err, errlen, "%s: must not be empty", name);
 			return SRV_CONFIG_EINVAL;
 		}
 		memcpy(dst, value, len + 1);
@@ -301,7 +301,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 			c->allow_origins_by_flag = true;
 		}
 		if (have + (have > 0) + len > o->max) {
-			set_err(err, errlen, "%s: longer than %llu bytes", name,
+			srv_set_err(err, errlen, "%s: longer than %llu bytes", name,
 				(unsigned long long)o->max);
 			return SRV_CONFIG_EINVAL;
 		}
@@ -316,7 +316,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		else if (strcmp(value, "full") == 0)
 			c->durability = SRV_DURABILITY_FULL;
 		else {
-			set_err(err, errlen, "%s: '%s' is not normal or full", name, value);
+			srv_set_err(err, errlen, "%s: '%s' is not normal or full", name, value);
 			return SRV_CONFIG_EINVAL;
 		}
 		return SRV_CONFIG_OK;
@@ -326,20 +326,20 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 				c->log_level = (enum srv_log_level)i;
 				return SRV_CONFIG_OK;
 			}
-		set_err(err, errlen, "%s: '%s' is not error, warn, info or debug", name, value);
+		srv_set_err(err, errlen, "%s: '%s' is not error, warn, info or debug", name, value);
 		return SRV_CONFIG_EINVAL;
 	case OPT_SIZE:
 	case OPT_UINT: {
 		int rc = o->kind == OPT_SIZE ? srv_config_parse_size(value, &v)
 					     : srv_config_parse_uint(value, &v);
 		if (rc != 0) {
-			set_err(err, errlen, "%s: '%s' is not %s", name, value,
+			srv_set_err(err, errlen, "%s: '%s' is not %s", name, value,
 				o->kind == OPT_SIZE ? "a size (e.g. 65536, 64K, 1M)"
 						    : "a non-negative integer");
 			return SRV_CONFIG_EINVAL;
 		}
 		if (v < o->min || v > o->max) {
-			set_err(err, errlen, "%s: %s is out of range [%llu, %llu]", name, value,
+			srv_set_err(err, errlen, "%s: %s is out of range [%llu, %llu]", name, value,
 				(unsigned long long)o->min, (unsigned long long)o->max);
 			return SRV_CONFIG_EINVAL;
 		}
@@ -349,7 +349,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 	case OPT_OFF: {
 		bool *b = (bool *)(void *)((char *)c + o->offset);
 		if (name[0] == '-') {
-			set_err(err, errlen, "%s takes no value", name);
+			srv_set_err(err, errlen, "%s takes no value", name);
 			return SRV_CONFIG_EINVAL;
 		}
 		static const char *const on[] = {"on", "1", "true", "yes"},
@@ -359,7 +359,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 				*b = strcmp(value, on[i]) == 0;
 				return SRV_CONFIG_OK;
 			}
-		set_err(err, errlen, "%s: '%s' is not on or off", name, value);
+		srv_set_err(err, errlen, "%s: '%s' is not on or off", name, value);
 		return SRV_CONFIG_EINVAL;
 	}
 	}
@@ -431,7 +431,7 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 		if (strcmp(a, "--version") == 0)
 			return SRV_CONFIG_VERSION;
 		if (strncmp(a, "--", 2) != 0) {
-			set_err(err, errlen, "unexpected argument '%s' (see --help)", a);
+			srv_set_err(err, errlen, "unexpected argument '%s' (see --help)", a);
 			return SRV_CONFIG_EINVAL;
 		}
 		const char *name = a + 2;
@@ -443,7 +443,7 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 			    strncmp(options[k].flag, name, nlen) == 0)
 				o = &options[k];
 		if (o == NULL) {
-			set_err(err, errlen, "unknown flag '%.*s' (see --help)", (int)(nlen + 2),
+			srv_set_err(err, errlen, "unknown flag '%.*s' (see --help)", (int)(nlen + 2),
 				a);
 			return SRV_CONFIG_EINVAL;
 		}
@@ -456,7 +456,7 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 			value = eq + 1;
 		} else {
 			if (i + 1 >= argc) {
-				set_err(err, errlen, "--%s needs a value (%s)", o->flag,
+				srv_set_err(err, errlen, "--%s needs a value (%s)", o->flag,
 					o->metavar);
 				return SRV_CONFIG_EINVAL;
 			}
@@ -474,15 +474,15 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 int srv_config_validate(const srv_config *c, char *err, size_t errlen)
 {
 	if (c->db_path[0] == '\0') {
-		set_err(err, errlen, "--db must not be empty");
+		srv_set_err(err, errlen, "--db must not be empty");
 		return SRV_CONFIG_EINVAL;
 	}
 	if (c->listen_port < 0 || c->listen_port > 65535) {
-		set_err(err, errlen, "--listen: port out of range");
+		srv_set_err(err, errlen, "--listen: port out of range");
 		return SRV_CONFIG_EINVAL;
 	}
 	if (c->token_secret[0] != '\0' && c->token_secret_file[0] != '\0') {
-		set_err(err, errlen, "--token-secret and --token-secret-file: give only one");
+		srv_set_err(err, errlen, "--token-secret and --token-secret-file: give only one");
 		return SRV_CONFIG_EINVAL;
 	}
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -491,7 +491,7 @@ int srv_config_validate(const srv_config *c, char *err, size_t errlen)
 			continue;
 		uint64_t v = *u64_field_c(c, o);
 		if (v < o->min || v > o->max) {
-			set_err(err, errlen, "--%s: %llu is out of range [%llu, %llu]", o->flag,
+			srv_set_err(err, errlen, "--%s: %llu is out of range [%llu, %llu]", o->flag,
 				(unsigned long long)v, (unsigned long long)o->min,
 				(unsigned long long)o->max);
 			return SRV_CONFIG_EINVAL;

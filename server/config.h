@@ -110,6 +110,11 @@ void srv_config_usage(FILE *out, const char *prog);
 /* Print the effective settings, one "name = value" per line. */
 void srv_config_print(FILE *out, const srv_config *c);
 
+/* printf into err[errlen], unless err is NULL or errlen 0: how the server's
+ * start-up functions (settings, token key, database folder) say what failed. */
+void srv_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ---- value parsers (exposed for the tests) ------------------------------------ */
 
 /* "HOST:PORT", "[v6addr]:PORT" or ":PORT" (host 127.0.0.1). 0 or -1. */

@@ -209,16 +209,6 @@ static void on_damage(void *ctx, const char *doc_id, uint64_t seq, int status, c
 
 /* ---- creation ------------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err == NULL || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* mkdir -p of the folder holding `path`. */
 static int make_parent_dirs(const char *path, char *err, size_t errlen)
 {
@@ -233,13 +223,13 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
 			continue;
 		*p = '\0';
 		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+			srv_set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 			return -1;
 		}
 		*p = '/';
 	}
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		srv_set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -277,7 +267,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 {
 	srv *s = calloc(1, sizeof *s);
 	if (s == NULL) {
-		set_err(err, errlen, "out of memory");
+		srv_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->cfg = *cfg;
@@ -298,7 +288,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	if (cfg->web_dir[0] != '\0') {
 		struct stat st;
 		if (stat(cfg->web_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			set_err(err, errlen, "--web %s: not a directory", cfg->web_dir);
+			srv_set_err(err, errlen, "--web %s: not a directory", cfg->web_dir);
 			goto fail;
 		}
 	}
@@ -320,7 +310,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	char serr[256] = "";
 	int rc = store_open(cfg->db_path, &so, &s->db, serr, sizeof serr);
 	if (rc != STORE_OK) {
-		set_err(err, errlen, "cannot open the database %s: %s (%s)", cfg->db_path,
+		srv_set_err(err, errlen, "cannot open the database %s: %s (%s)", cfg->db_path,
 			store_strerror(rc), serr);
 		goto fail;
 	}
@@ -360,7 +350,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 		s->ctx = lws_create_context(&info);
 	}
 	if (s->ctx == NULL) {
-		set_err(err, errlen, "cannot create the libwebsockets context");
+		srv_set_err(err, errlen, "cannot create the libwebsockets context");
 		goto fail;
 	}
 
@@ -412,7 +402,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	s->vhost = lws_create_vhost(s->ctx, &info);
 	if (s->vhost == NULL) {
-		set_err(err, errlen, "cannot listen on %s:%d (address in use or not local?)", host,
+		srv_set_err(err, errlen, "cannot listen on %s:%d (address in use or not local?)", host,
 			cfg->listen_port);
 		goto fail;
 	}
