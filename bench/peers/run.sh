@@ -147,7 +147,7 @@ lg() {
 	local ts; ts=$(date +%s.%N)
 	local n0; n0=$(wc -l < "$OUT")
 	(cd "$PEERS_CACHE" && timeout $((TL + 150)) node loadgen.mjs --adapter "$adapter" \
-		--url ws://127.0.0.1:$PORT --pid "$SPID" --run "$RUN" --trace "$TRACE" --out "$OUT" \
+		--url ws://127.0.0.1:$PORT --pid "$SPID" --run "${LG_RUN:-$RUN}" --trace "$TRACE" --out "$OUT" \
 		--label "$label" "$@") 2>&1 | cut -c1-400
 	# no result line: killed by the timeout or crashed
 	[ "$(wc -l < "$OUT")" -gt "$n0" ] ||
@@ -188,9 +188,10 @@ for KIND in $SERVERS; do
 		# the Quire adapter adds per-connection payload and socket bytes
 		QUIRE_BENCH_BYTES_LOG=$OUT lg s4 --scenario s4 --pre 5000 --gap 10000 --time-limit 60
 		# and again offering permessage-deflate, as browsers do (the Yjs
-		# servers here do not accept it): the bytes on the wire
+		# servers here do not accept it): the bytes on the wire. The load
+		# generator names S4's document after the run id: another one here
 		if [ $KIND = quire ]; then
-			QUIRE_BENCH_DEFLATE=1 QUIRE_BENCH_BYTES_LOG=$OUT lg s4-deflate --scenario s4 --pre 5000 --gap 10000 --time-limit 60
+			LG_RUN=${RUN}d QUIRE_BENCH_DEFLATE=1 QUIRE_BENCH_BYTES_LOG=$OUT lg s4-deflate --scenario s4 --pre 5000 --gap 10000 --time-limit 60
 		fi
 	fi
 	if has s5; then
