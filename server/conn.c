@@ -386,7 +386,7 @@ void srv_conn_close(srv_conn *c, int code, const char *reason, bool drain,
 	c->state = SRV_CONN_CLOSING;
 	c->close_code = code;
 	c->why = why;
-	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	c->close_reason = reason;
 	if (!drain)
 		queue_drop(c);
 	/* Its memberships stay until LWS_CALLBACK_CLOSED (srv_conn_free): this
@@ -810,9 +810,9 @@ static int close_now(srv_conn *c, int code, const char *reason, enum srv_close_r
 	c->state = SRV_CONN_CLOSING;
 	c->close_code = code;
 	c->why = why;
-	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
-	lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)c->close_reason,
-			 strlen(c->close_reason));
+	c->close_reason = reason;
+	lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)reason,
+			 strlen(reason));
 	return -1;
 }
 

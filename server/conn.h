@@ -133,7 +133,8 @@ void srv_conn_error(srv_conn *c, uint32_t doc, int code, uint64_t client_batch, 
 		    ...) SRV_PRINTF(5, 6);
 
 /*
- * Close the connection with `code` and `reason` (<= 60 bytes). With drain,
+ * Close the connection with `code` and `reason` (<= 123 bytes, the most a
+ * Close frame carries; kept by pointer, so a string literal). With drain,
  * what is queued is sent first (shutdown: the last Acks); without, the queue
  * is dropped (slow consumer). Either way the connection stops reading, and
  * it is killed if it does not close within 2 s. `why` is for the metrics.

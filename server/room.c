@@ -96,6 +96,7 @@ void srv_room_remove_member(srv *s, srv_member *m)
 	srv_debug(&s->log, "conn %llu: handle %u left '%s'", (unsigned long long)c->id, m->handle,
 		  d->id);
 	free(m->presence);
+	free(m->author);
 	free(m);
 }
 
@@ -185,7 +186,15 @@ void srv_room_hello(srv *s, srv_conn *c, const wire_client_msg *msg)
 	m->replica = h->replica;
 	m->last_seq = h->last_seq;
 	m->read_only = read_only;
-	memcpy(m->author, author, sizeof m->author);
+	size_t author_len = strlen(author);
+	if (author_len > 0) {
+		if ((m->author = malloc(author_len + 1)) == NULL) {
+			free(m);
+			srv_conn_error(c, handle, WIRE_ERR_INTERNAL, 0, "out of memory");
+			return;
+		}
+		memcpy(m->author, author, author_len + 1);
+	}
 	m->state = SRV_MEMBER_WAITING;
 	m->doc_next = d->members;
 	if (d->members)
@@ -655,7 +664,7 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 	ch->counter_first = seen0;
 	ch->counter_count = seen1 - seen0;
 	ch->time_ms = srv_wall_ms();
-	memcpy(ch->author, mb->author, sizeof ch->author);
+	snprintf(ch->author, sizeof ch->author, "%s", mb->author ? mb->author : "");
 	s->metrics.updates_accepted++;
 	s->metrics.ops_applied += msg->n_ops;
 }
