@@ -315,7 +315,7 @@ static int read_key_file(srv_auth *a, const char *path, char *err, size_t errlen
 	fclose(f);
 	if (bad || n == sizeof a->key) {
 		srv_set_err(err, errlen, "--token-secret-file %s: %s", path,
-			bad ? "read error" : "longer than 1024 bytes");
+			    bad ? "read error" : "longer than 1024 bytes");
 		return -1;
 	}
 	if (n > 0 && a->key[n - 1] == '\n')
@@ -333,8 +333,8 @@ int srv_auth_init(srv_auth *a, const srv_config *cfg, char *err, size_t errlen)
 		if (read_key_file(a, cfg->token_secret_file, err, errlen) != 0)
 			return -1;
 		if (a->key_len == 0) {
-			srv_set_err(err, errlen, "--token-secret-file %s: %s", cfg->token_secret_file,
-				"empty");
+			srv_set_err(err, errlen, "--token-secret-file %s: %s",
+				    cfg->token_secret_file, "empty");
 			return -1;
 		}
 	} else {
@@ -343,8 +343,8 @@ int srv_auth_init(srv_auth *a, const srv_config *cfg, char *err, size_t errlen)
 	}
 	if (a->key_len > 0 && a->key_len < SRV_AUTH_MIN_SECRET) {
 		srv_set_err(err, errlen, "%s%s: the token secret must be at least 16 bytes",
-			cfg->token_secret_file[0] ? "--token-secret-file " : "--token-secret",
-			cfg->token_secret_file);
+			    cfg->token_secret_file[0] ? "--token-secret-file " : "--token-secret",
+			    cfg->token_secret_file);
 		srv_auth_clear(a);
 		return -1;
 	}

@@ -75,10 +75,9 @@ static const opt options[] = {
 	{"checkpoint-pages", "QUIRE_CHECKPOINT_PAGES", "N", OPT_UINT, FIELD(checkpoint_pages), 1,
 	 1u << 30,
 	 "checkpoint the database's WAL (on a thread of its own) when it reaches N pages of 4 KiB"},
-	{"quiet-snapshot-ms", "QUIRE_QUIET_SNAPSHOT_MS", "MS", OPT_UINT, FIELD(quiet_snapshot_ms), 0,
-	 3600000,
-	 "after a burst of changes, encode the catch-up Snapshot once the document is quiet this long (0: "
-	 "off)"},
+	{"quiet-snapshot-ms", "QUIRE_QUIET_SNAPSHOT_MS", "MS", OPT_UINT, FIELD(quiet_snapshot_ms),
+	 0, 3600000,
+	 "encode the catch-up Snapshot once a document is quiet this long after a burst (0: off)"},
 	{"prefault-bytes", "QUIRE_PREFAULT_BYTES", "SIZE", OPT_SIZE, FIELD(prefault_bytes), 0, 1 * GIB,
 	 "heap touched at start and kept, so first document loads skip page faults (0: off)"},
 	{"heartbeat-timeout-s", "QUIRE_HEARTBEAT_TIMEOUT_S", "S", OPT_UINT,
@@ -271,7 +270,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		if (srv_config_parse_listen(value, c->listen_host, sizeof c->listen_host,
 					    &c->listen_port) != 0) {
 			srv_set_err(err, errlen, "%s: '%s' is not HOST:PORT (port 0..65535)", name,
-				value);
+				    value);
 			return SRV_CONFIG_EINVAL;
 		}
 		return SRV_CONFIG_OK;
@@ -280,7 +279,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		size_t len = strlen(value);
 		if (len > SRV_CONFIG_PATH_MAX) {
 			srv_set_err(err, errlen, "%s: path longer than %d bytes", name,
-				SRV_CONFIG_PATH_MAX);
+				    SRV_CONFIG_PATH_MAX);
 			return SRV_CONFIG_EINVAL;
 		}
 		if (len == 0 && o->min > 0) {
@@ -302,7 +301,7 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 		}
 		if (have + (have > 0) + len > o->max) {
 			srv_set_err(err, errlen, "%s: longer than %llu bytes", name,
-				(unsigned long long)o->max);
+				    (unsigned long long)o->max);
 			return SRV_CONFIG_EINVAL;
 		}
 		if (have > 0 && len > 0)
@@ -334,13 +333,13 @@ static int apply_value(srv_config *c, const opt *o, const char *value, const cha
 					     : srv_config_parse_uint(value, &v);
 		if (rc != 0) {
 			srv_set_err(err, errlen, "%s: '%s' is not %s", name, value,
-				o->kind == OPT_SIZE ? "a size (e.g. 65536, 64K, 1M)"
-						    : "a non-negative integer");
+				    o->kind == OPT_SIZE ? "a size (e.g. 65536, 64K, 1M)"
+							: "a non-negative integer");
 			return SRV_CONFIG_EINVAL;
 		}
 		if (v < o->min || v > o->max) {
 			srv_set_err(err, errlen, "%s: %s is out of range [%llu, %llu]", name, value,
-				(unsigned long long)o->min, (unsigned long long)o->max);
+				    (unsigned long long)o->min, (unsigned long long)o->max);
 			return SRV_CONFIG_EINVAL;
 		}
 		*u64_field(c, o) = v;
@@ -443,8 +442,8 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 			    strncmp(options[k].flag, name, nlen) == 0)
 				o = &options[k];
 		if (o == NULL) {
-			srv_set_err(err, errlen, "unknown flag '%.*s' (see --help)", (int)(nlen + 2),
-				a);
+			srv_set_err(err, errlen, "unknown flag '%.*s' (see --help)",
+				    (int)(nlen + 2), a);
 			return SRV_CONFIG_EINVAL;
 		}
 		if (o->kind == OPT_OFF && eq == NULL) {
@@ -457,7 +456,7 @@ int srv_config_apply_args(srv_config *c, int argc, char *const *argv, char *err,
 		} else {
 			if (i + 1 >= argc) {
 				srv_set_err(err, errlen, "--%s needs a value (%s)", o->flag,
-					o->metavar);
+					    o->metavar);
 				return SRV_CONFIG_EINVAL;
 			}
 			value = argv[++i];
@@ -492,8 +491,8 @@ int srv_config_validate(const srv_config *c, char *err, size_t errlen)
 		uint64_t v = *u64_field_c(c, o);
 		if (v < o->min || v > o->max) {
 			srv_set_err(err, errlen, "--%s: %llu is out of range [%llu, %llu]", o->flag,
-				(unsigned long long)v, (unsigned long long)o->min,
-				(unsigned long long)o->max);
+				    (unsigned long long)v, (unsigned long long)o->min,
+				    (unsigned long long)o->max);
 			return SRV_CONFIG_EINVAL;
 		}
 	}

@@ -311,7 +311,7 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 	int rc = store_open(cfg->db_path, &so, &s->db, serr, sizeof serr);
 	if (rc != STORE_OK) {
 		srv_set_err(err, errlen, "cannot open the database %s: %s (%s)", cfg->db_path,
-			store_strerror(rc), serr);
+			    store_strerror(rc), serr);
 		goto fail;
 	}
 
@@ -402,8 +402,8 @@ srv *srv_new(const srv_config *cfg, char *err, size_t errlen)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	s->vhost = lws_create_vhost(s->ctx, &info);
 	if (s->vhost == NULL) {
-		srv_set_err(err, errlen, "cannot listen on %s:%d (address in use or not local?)", host,
-			cfg->listen_port);
+		srv_set_err(err, errlen, "cannot listen on %s:%d (address in use or not local?)",
+			    host, cfg->listen_port);
 		goto fail;
 	}
 	s->port = lws_get_vhost_listen_port(s->vhost);

@@ -153,9 +153,9 @@ struct srv_member {
 	crdt_replica replica; /* the only replica whose ops it may send */
 	uint64_t last_seq;    /* Hello.last_seq: where its catch-up starts */
 	enum srv_member_state state;
-	bool read_only;	   /* its token grants reading only (auth.h) */
-	char *author;	   /* the token's subject (its own copy); NULL when open: an
-			      idle member of an open server carries no 129 bytes */
+	bool read_only;		 /* its token grants reading only (auth.h) */
+	char *author;		 /* the token's subject (its own copy); NULL when open: an
+				    idle member of an open server carries no 129 bytes */
 	bool welcomed_this_turn; /* its catch-up already covers this turn */
 	bool has_presence;	/* it sent Presence: shown to joiners, "gone" when it leaves */
 	srv_presence *presence; /* its latest; allocated at its first Presence (most
@@ -177,8 +177,8 @@ struct srv_conn {
 	uint64_t id; /* for logs */
 	char peer[64];
 	enum srv_conn_state state;
-	int close_code;		  /* ours, when we close it */
-	const char *close_reason; /* with it: a literal (srv_conn_close) */
+	int close_code;		   /* ours, when we close it */
+	const char *close_reason;  /* with it: a literal (srv_conn_close) */
 	enum srv_close_reason why; /* for quire_connections_closed_total */
 	/* heartbeat (conn.c, srv_conns_heartbeat): not lws's per-connection
 	 * validity timers, whose sorted list costs O(connections) per message */
