@@ -210,6 +210,10 @@ static void test_server_config_errors(void **state)
 		 "out of range"},
 		{ARGC("--db", ""), ARGV("--db", ""), "--db"},
 		{ARGC("--max-ops", "-3"), ARGV("--max-ops", "-3"), "--max-ops"},
+		{ARGC("--quiet-snapshot-ms", "3600001"), ARGV("--quiet-snapshot-ms", "3600001"),
+		 "out of range"},
+		{ARGC("--quiet-snapshot-ms", "soon"), ARGV("--quiet-snapshot-ms", "soon"),
+		 "--quiet-snapshot-ms"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		err[0] = '\0';
