@@ -262,9 +262,11 @@ void srv_doc_committed(srv_doc *d, const srv_change *c)
 	d->bytes_total += c->payload.len;
 }
 
+bool srv_doc_snap_fresh(const srv_doc *d) { return d->snap.len > 0 && d->snap_seq == d->head; }
+
 int srv_doc_snap_at_head(srv_doc *d)
 {
-	if (d->snap.len > 0 && d->snap_seq == d->head)
+	if (srv_doc_snap_fresh(d))
 		return WIRE_OK;
 	d->snap.len = 0;
 	d->snap_seq = d->head;
@@ -325,7 +327,7 @@ void srv_doc_snapshot(srv *s, srv_doc *d, bool force)
  * the bytes encoded this way never pass the bytes committed. */
 static bool snap_worth_encoding(const srv_doc *d)
 {
-	if (d->state != SRV_DOC_READY || (d->snap.len > 0 && d->snap_seq == d->head))
+	if (d->state != SRV_DOC_READY || srv_doc_snap_fresh(d))
 		return false;
 	uint64_t since = d->bytes_total - d->snap_bytes_mark;
 	uint64_t weight = d->snap.len > 0 ? d->snap.len : crdt_doc_length(d->crdt);

@@ -70,6 +70,9 @@ void srv_doc_committed(srv_doc *d, const srv_change *c);
  */
 void srv_doc_snapshot(srv *s, srv_doc *d, bool force);
 
+/* Whether d->snap is the Snapshot at d's head. */
+bool srv_doc_snap_fresh(const srv_doc *d);
+
 /* Make d->snap the Snapshot at d's head, encoding it unless it is one
  * already (a Welcome, a stored snapshot and the quiet rule share it).
  * WIRE_OK or the encoder's error (d->snap then empty). */

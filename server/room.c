@@ -269,10 +269,6 @@ static void catchup_free(catchup *cu)
 	free(cu->v);
 }
 
-/* Whether d->snap is the Snapshot at the head. */
-static bool snap_fresh(const srv_doc *d) { return d->snap.len > 0 && d->snap_seq == d->head; }
-
-
 /* The catch-up rule: read the log after L into cu unless a snapshot Welcome
  * is smaller (or the log no longer reaches back, or the catch-up would pass
  * the send-queue bound). The log is read only as far as the snapshot's size:
@@ -291,7 +287,7 @@ static int choose_catchup(srv *s, srv_doc *d, uint64_t L, catchup *cu, bool *sna
 	size_t cap = s->cfg.send_queue_bytes;
 	bool lower = false; /* the budget is the lower bound, not the snapshot's size */
 	cu->budget = cap;
-	if (snap_fresh(d)) {
+	if (srv_doc_snap_fresh(d)) {
 		if (d->snap.len < cap)
 			cu->budget = d->snap.len;
 	} else if (crdt_doc_length(d->crdt) < cap) {
@@ -664,7 +660,10 @@ void srv_room_update(srv *s, srv_conn *c, const wire_client_msg *msg)
 	ch->counter_first = seen0;
 	ch->counter_count = seen1 - seen0;
 	ch->time_ms = srv_wall_ms();
-	snprintf(ch->author, sizeof ch->author, "%s", mb->author ? mb->author : "");
+	if (mb->author != NULL) /* at most SRV_TOKEN_SUB_MAX bytes (auth.c) */
+		memcpy(ch->author, mb->author, strlen(mb->author) + 1);
+	else
+		ch->author[0] = '\0';
 	s->metrics.updates_accepted++;
 	s->metrics.ops_applied += msg->n_ops;
 }
