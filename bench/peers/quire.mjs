@@ -73,6 +73,8 @@ async function loadWs() {
 	throw new Error('quire adapter: package `ws` not found');
 }
 const WS = await loadWs();
+// (floor.mjs makes its bare observers with the same `ws`)
+export const WebSocketClass = WS;
 
 function wasmFile() {
 	if (process.env.QUIRE_WASM_FILE) return process.env.QUIRE_WASM_FILE;
@@ -153,10 +155,14 @@ function countingWebSocket(counter, replica, conns) {
 	};
 }
 
+// The load generator passes ws://host:port (the Yjs servers' form); Quire's
+// endpoint is /sync.
+export function endpoint(url) {
+	return /^wss?:\/\/[^/]+\/?$/.test(url) ? url.replace(/\/?$/, '/sync') : url;
+}
+
 export function createClient({ url }) {
-	// the load generator passes ws://host:port (the Yjs servers' form); Quire's
-	// endpoint is /sync
-	const wsUrl = /^wss?:\/\/[^/]+\/?$/.test(url) ? url.replace(/\/?$/, '/sync') : url;
+	const wsUrl = endpoint(url);
 	const conns = [];
 	const wire = (cn) => (cn.socket ? cn.socket.bytesRead : cn.wireIn);
 	const counter = {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 // belong to the results of the same run
 const rows = process.argv.slice(2).flatMap((f, i) => readFileSync(f, 'utf8').trim().split('\n')
 	.filter(Boolean).map((l) => ({ ...JSON.parse(l), _file: i })));
-const order = { hocuspocus: 0, 'y-websocket': 1, ywebsocket: 1, quire: 2 };
+const order = { hocuspocus: 0, 'y-websocket': 1, ywebsocket: 1, quire: 2, floor: 3 };
 const kind = (s) => (s === 'y-websocket' ? 'ywebsocket' : s);
 // results, and error records (the load generator's own, or run.sh's when a run
 // gave no result) by their scenario option or run.sh's label
@@ -38,12 +38,18 @@ for (const m of rows.filter((r) => r.scenario === 'machine')) {
 }
 
 console.log('### S1 fan-out latency (writer local apply → observer change event), ms');
+if (rows.some((r) => r.server === 'floor')) {
+	console.log('"floor": quire-server with observers that do no work (bench/peers/floor.mjs: a bare `ws` that adds up');
+	console.log("each Changes message's op lengths; no engine, no text): the load generator's own limit. Also in S4.\n");
+}
+const convergedCell = (r) => (r.server === 'floor' ? '— (no text kept)'
+	: r.observersConverged + (r.writerTextMatchesTrace ? '' : ' (writer ≠ trace)'));
 table(['server', 'observers', 'rate', 'edits', 'p50', 'p95', 'p99', 'max', 'delivered edits/s', 'server CPU %', 'server RSS max MB',
 	'loadgen CPU %', 'machine CPU % (200 = 2 cores)', 'others %', 'load avg', 'converged', 'bytes in/observer'],
 by('S1').map((r) => err(r) ? [r.server, r.args.label, '', err(r)] : [r.server, r.observers, r.rateTarget,
 	`${r.editsApplied}/${r.editsPlanned}`, r.latencyMs.p50, r.latencyMs.p95, r.latencyMs.p99, r.latencyMs.max,
 	r.deliveredEditsPerSec, r.serverCpuPct, r.serverRssMaxMB, r.loadgenCpuPct, r.machineBusyCpuPct, r.otherProcsCpuPct, la(r),
-	r.observersConverged + (r.writerTextMatchesTrace ? '' : ' (writer ≠ trace)'), r.observerBytesInAvg]));
+	convergedCell(r), r.observerBytesInAvg]));
 
 console.log('### S2 many documents (2 clients per document, each appends its edits)');
 table(['server', 'documents', 'edits per client', 'connect ms', 'failed', 'typing loop ms', 'time to complete ms', 'converged',
@@ -81,7 +87,7 @@ const s4wireCell = (r) => {
 table(['server', 'reconnect → synced ms', 'reconnect → converged ms', 'converged', 'payload bytes received',
 	'bytes on the wire', 'messages received', 'bytes sent', 'doc chars', 'machine CPU %', 'load avg'],
 by('S4').map((r) => err(r) ? [s4server(r), err(r)] : [s4server(r), r.reconnectToSyncedEventMs, r.reconnectToConvergedMs,
-	r.converged, r.bytesReceivedOnReconnect, s4wireCell(r), r.msgsReceivedOnReconnect, r.bytesSentOnReconnect, r.textChars,
+	r.server === 'floor' ? '— (no text kept)' : r.converged, r.bytesReceivedOnReconnect, s4wireCell(r), r.msgsReceivedOnReconnect, r.bytesSentOnReconnect, r.textChars,
 	mcpu(r), la(r)]));
 
 console.log('### S5 the whole automerge-paper trace through one client (1 writer + 1 observer)');

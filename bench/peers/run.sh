@@ -16,7 +16,10 @@
 # .md (RESULTS_DIR); bench/peers/report.mjs prints the tables again.
 #
 # Environment (defaults in brackets):
-#   SERVERS [hocuspocus ywebsocket quire]   which servers, in this order
+#   SERVERS [hocuspocus ywebsocket quire floor]   which servers, in this order;
+#               floor: quire-server again, S1, S1 max and S4 only, with clients
+#               that do no work (floor.mjs): what the load generator's process
+#               itself allows
 #   RATE [200]  S1_EDITS [3000]  S1_NS [100 500]   S1 at a fixed rate
 #   MAX_EDITS [20000]  MAX_N [100]                 S1 at the maximum rate (as run-all.sh)
 #   S2_DOCS [1000]  S2_EDITS [50]                  S2, 2 writers per document
@@ -37,7 +40,7 @@ QUIRE_BUILD=${QUIRE_BUILD:-$repo/build/release}
 QUIRE_BIN=$QUIRE_BUILD/server/quire-server
 export QUIRE_WASM_FILE=${QUIRE_WASM_FILE:-$QUIRE_BUILD/web-demo/quire.wasm}
 QUIRE_FLAGS=${QUIRE_FLAGS:---max-msgs-per-s 0 --max-bytes-per-s 0}
-SERVERS=${SERVERS:-hocuspocus ywebsocket quire}
+SERVERS=${SERVERS:-hocuspocus ywebsocket quire floor}
 SCENARIOS=${SCENARIOS:-s3 s1 s1max s2 s4 s5}
 RATE=${RATE:-200}; S1_EDITS=${S1_EDITS:-3000}; S1_NS=${S1_NS:-100 500}
 MAX_EDITS=${MAX_EDITS:-20000}; MAX_N=${MAX_N:-100}
@@ -112,7 +115,7 @@ start_server() { # $1 kind, then extra quire-server flags
 		PORT=18232
 		(cd "$PEERS_CACHE" && PORT=$PORT exec node --expose-gc servers/ywebsocket-server.mjs) >> "$WORK/server-$kind.log" 2>&1 &
 		SPID=$! ;;
-	quire)
+	quire | floor)
 		PORT=18233
 		# shellcheck disable=SC2086
 		"$QUIRE_BIN" --listen 127.0.0.1:$PORT --db "$WORK/quire/quire.db" $QUIRE_FLAGS "${@:2}" >> "$WORK/server-$kind.log" 2>&1 &
@@ -142,6 +145,7 @@ lg() {
 	local label=$1; shift
 	local adapter=$KIND
 	[ "$KIND" = quire ] && adapter=$here/quire.mjs
+	[ "$KIND" = floor ] && adapter=$here/floor.mjs
 	read -r b0 t0 < <(stat_busy)
 	local la0; la0=$(cut -d' ' -f1-3 /proc/loadavg)
 	local ts; ts=$(date +%s.%N)
@@ -158,7 +162,12 @@ lg() {
 	echo "{\"scenario\":\"CPU\",\"server\":\"$KIND\",\"label\":\"$label\",\"wallSec\":$(awk "BEGIN{printf \"%.2f\", $te - $ts}"),\"machineBusyPct\":$(awk "BEGIN{printf \"%.1f\", 100 * $ncpu * ($b1 - $b0) / ($t1 - $t0)}"),\"loadavgBefore\":\"$la0\",\"loadavgAfter\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$OUT"
 }
 
-has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+has() {
+	# the floor's clients are no replicas: S1, S1 max and S4 only
+	[ "$KIND" = floor ] && case $1 in s1 | s1max | s4) ;; *) return 1 ;; esac
+	case " $SCENARIOS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
 
 for KIND in $SERVERS; do
 	echo "== $KIND"
