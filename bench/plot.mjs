@@ -36,7 +36,8 @@ const median = (xs) => {
 	const m = s.length >> 1;
 	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const serverName = (s) => (s === 'ywebsocket' ? 'y-websocket' : s);
+// (floor: bench/peers/floor.mjs, quire-server with node clients that do no work)
+const serverName = (s) => ({ ywebsocket: 'y-websocket', floor: 'harness floor' })[s] ?? s;
 const ok = (r) => !r.error;
 
 // Median of f(row) over rows grouped by key(row): [[key, median], ...] sorted by key.

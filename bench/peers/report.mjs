@@ -21,7 +21,7 @@ const scen = (r) => {
 const by = (s) => rows.filter((r) => r.scenario !== 'CPU' && scen(r) === s)
 	.sort((a, b) => (order[a.server] ?? 9) - (order[b.server] ?? 9));
 const cpu = (r) => rows.find((c) => c.scenario === 'CPU' && c._file === r._file && c.server === kind(r.server) &&
-	c.label === r.args?.label);
+	c.label === (r.args?.label ?? r.label));
 const mcpu = (r) => { const c = cpu(r); return c ? `${c.machineBusyPct}` : ''; };
 const la = (r) => { const c = cpu(r); return c ? c.loadavgBefore.split(' ')[0] : ''; };
 const table = (hdr, rs) => {
@@ -31,6 +31,11 @@ const table = (hdr, rs) => {
 	console.log();
 };
 const err = (r) => (r.error ? `ERROR ${String(r.error).split('\n')[0].slice(0, 100)}` : null);
+// run.sh's quire-load rows (the C load generator against quire-server in the
+// same run; bench/README.md for the fields), by mode: fanout (S1), catchup (S4)
+const ql = (mode) => rows.filter((r) => r.server === 'quire-load' && r.mode === mode);
+const qlOk = (mode) => ql(mode).filter((r) => !r.error);
+const C_CLIENTS = 'quire (C clients)';
 
 for (const m of rows.filter((r) => r.scenario === 'machine')) {
 	console.log(`Machine: ${m.cpus} × ${m.cpuModel}, ${m.memGB} GB, Linux ${m.kernel}, node ${m.node}; ` +
@@ -49,7 +54,13 @@ table(['server', 'observers', 'rate', 'edits', 'p50', 'p95', 'p99', 'max', 'deli
 by('S1').map((r) => err(r) ? [r.server, r.args.label, '', err(r)] : [r.server, r.observers, r.rateTarget,
 	`${r.editsApplied}/${r.editsPlanned}`, r.latencyMs.p50, r.latencyMs.p95, r.latencyMs.p99, r.latencyMs.max,
 	r.deliveredEditsPerSec, r.serverCpuPct, r.serverRssMaxMB, r.loadgenCpuPct, r.machineBusyCpuPct, r.otherProcsCpuPct, la(r),
-	convergedCell(r), r.observerBytesInAvg]));
+	convergedCell(r), r.observerBytesInAvg]).concat(ql('fanout').map((r) => err(r) ? [C_CLIENTS, r.label, '', err(r)] : [
+	C_CLIENTS, r.observers, r.rate, `${r.edits_acked}/${r.edits}`, r.latency_p50_ms, r.latency_p95_ms, r.latency_p99_ms,
+	r.latency_max_ms, r.deliveries_per_s, '', '', '', mcpu(r), '', la(r), `${r.observers_complete}/${r.observers}`, ''])));
+if (ql('fanout').length) {
+	console.log(`"${C_CLIENTS}": bench/quire-load fanout in the same run (observers that count op units; latency from`);
+	console.log("the writer's send): the server's own figures; its CPU is part of the machine's.\n");
+}
 
 console.log('### S2 many documents (2 clients per document, each appends its edits)');
 table(['server', 'documents', 'edits per client', 'connect ms', 'failed', 'typing loop ms', 'time to complete ms', 'converged',
@@ -88,7 +99,9 @@ table(['server', 'reconnect → synced ms', 'reconnect → converged ms', 'conve
 	'bytes on the wire', 'messages received', 'bytes sent', 'doc chars', 'machine CPU %', 'load avg'],
 by('S4').map((r) => err(r) ? [s4server(r), err(r)] : [s4server(r), r.reconnectToSyncedEventMs, r.reconnectToConvergedMs,
 	r.server === 'floor' ? '— (no text kept)' : r.converged, r.bytesReceivedOnReconnect, s4wireCell(r), r.msgsReceivedOnReconnect, r.bytesSentOnReconnect, r.textChars,
-	mcpu(r), la(r)]));
+	mcpu(r), la(r)]).concat(ql('catchup').map((r) => err(r) ? [C_CLIENTS, err(r)] : [
+	`${C_CLIENTS}: p50 of ${r.rounds_done} rounds`, `${+r.catchup_p50_ms.toFixed(2)} (p90 ${+r.catchup_p90_ms.toFixed(2)})`, '',
+	`${r.converged}/${r.rounds}`, r.bytes_p50, '', r.messages_p50, '', '', mcpu(r), la(r)])));
 
 console.log('### S5 the whole automerge-paper trace through one client (1 writer + 1 observer)');
 // the rows of one replay's document (its store size, the restart, the load)
@@ -129,11 +142,19 @@ if (runs > 1) {
 		if (!groups.has(k)) groups.set(k, []);
 		groups.get(k).push(r);
 	}
+	const fan = new Map();
+	for (const r of qlOk('fanout')) {
+		if (!fan.has(r.observers)) fan.set(r.observers, []);
+		fan.get(r.observers).push(r);
+	}
 	console.log(`### Medians over ${runs} runs: S1`);
 	table(['server', 'observers', 'rate', 'runs', 'p50 ms', 'p99 ms', 'max ms', 'delivered edits/s', 'server CPU %', 'loadgen CPU %'],
 		[...groups.values()].map((g) => [g[0].server, g[0].observers, g[0].rateTarget, g.length,
 			med(g.map((r) => r.latencyMs.p50)), med(g.map((r) => r.latencyMs.p99)), med(g.map((r) => r.latencyMs.max)),
-			med(g.map((r) => r.deliveredEditsPerSec)), med(g.map((r) => r.serverCpuPct)), med(g.map((r) => r.loadgenCpuPct))]));
+			med(g.map((r) => r.deliveredEditsPerSec)), med(g.map((r) => r.serverCpuPct)), med(g.map((r) => r.loadgenCpuPct))])
+			.concat([...fan.values()].map((g) => [C_CLIENTS, g[0].observers, g[0].rate, g.length,
+				med(g.map((r) => r.latency_p50_ms)), med(g.map((r) => r.latency_p99_ms)), med(g.map((r) => r.latency_max_ms)),
+				med(g.map((r) => r.deliveries_per_s)), '', ''])));
 	const s4 = new Map();
 	for (const r of by('S4').filter((r) => !r.error)) {
 		const k = s4server(r);
@@ -144,5 +165,8 @@ if (runs > 1) {
 	table(['server', 'runs', 'reconnect → synced ms', 'payload bytes received', 'bytes on the wire', 'messages'],
 		[...s4.entries()].map(([k, g]) => [k, g.length, med(g.map((r) => r.reconnectToSyncedEventMs)),
 			med(g.map((r) => r.bytesReceivedOnReconnect)), med(g.map((r) => s4wire(r)?.bytes)) || 'n/a',
-			med(g.map((r) => r.msgsReceivedOnReconnect))]));
+			med(g.map((r) => r.msgsReceivedOnReconnect))])
+			.concat(qlOk('catchup').length ? [[`${C_CLIENTS}: each run's p50`, qlOk('catchup').length,
+				med(qlOk('catchup').map((r) => r.catchup_p50_ms)), med(qlOk('catchup').map((r) => r.bytes_p50)), '',
+				med(qlOk('catchup').map((r) => r.messages_p50))]] : []));
 }

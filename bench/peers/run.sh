@@ -16,10 +16,13 @@
 # .md (RESULTS_DIR); bench/peers/report.mjs prints the tables again.
 #
 # Environment (defaults in brackets):
-#   SERVERS [hocuspocus ywebsocket quire floor]   which servers, in this order;
-#               floor: quire-server again, S1, S1 max and S4 only, with clients
-#               that do no work (floor.mjs): what the load generator's process
-#               itself allows
+#   SERVERS [hocuspocus ywebsocket quire floor quire-load]   which servers, in
+#               this order; floor: quire-server again, S1, S1 max and S4 only,
+#               with clients that do no work (floor.mjs): what the load
+#               generator's process itself allows; quire-load: quire-server
+#               again, S1 at the fixed rate and S4 with the C load generator
+#               (bench/quire-load fanout and catchup), the server's own figures
+#               in the same run
 #   RATE [200]  S1_EDITS [3000]  S1_NS [100 500]   S1 at a fixed rate
 #   MAX_EDITS [20000]  MAX_N [100]                 S1 at the maximum rate (as run-all.sh)
 #   S2_DOCS [1000]  S2_EDITS [50]                  S2, 2 writers per document
@@ -38,9 +41,10 @@ PEERS_CACHE=${PEERS_CACHE:-$repo/build/peers-cache}
 RESULTS_DIR=${RESULTS_DIR:-$repo/build/peers-results}
 QUIRE_BUILD=${QUIRE_BUILD:-$repo/build/release}
 QUIRE_BIN=$QUIRE_BUILD/server/quire-server
+QUIRE_LOAD=$QUIRE_BUILD/bench/quire-load/quire-load
 export QUIRE_WASM_FILE=${QUIRE_WASM_FILE:-$QUIRE_BUILD/web-demo/quire.wasm}
 QUIRE_FLAGS=${QUIRE_FLAGS:---max-msgs-per-s 0 --max-bytes-per-s 0}
-SERVERS=${SERVERS:-hocuspocus ywebsocket quire floor}
+SERVERS=${SERVERS:-hocuspocus ywebsocket quire floor quire-load}
 SCENARIOS=${SCENARIOS:-s3 s1 s1max s2 s4 s5}
 RATE=${RATE:-200}; S1_EDITS=${S1_EDITS:-3000}; S1_NS=${S1_NS:-100 500}
 MAX_EDITS=${MAX_EDITS:-20000}; MAX_N=${MAX_N:-100}
@@ -52,6 +56,7 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 [ -x "$QUIRE_BIN" ] || die "no $QUIRE_BIN: ./scripts/build.sh build/release -DCMAKE_BUILD_TYPE=Release"
 [ -f "$QUIRE_WASM_FILE" ] || die "no $QUIRE_WASM_FILE (the web demo's engine; built with the server)"
 [ -f "$PEERS_SRC/loadgen.mjs" ] || die "no load generator in $PEERS_SRC"
+case " $SERVERS " in *" quire-load "*) [ -x "$QUIRE_LOAD" ] || die "no $QUIRE_LOAD (built with the server)" ;; esac
 [ -f "$TRACE" ] || die "no trace $TRACE"
 ulimit -n 20000 || die "cannot raise the file-descriptor limit to 20000"
 
@@ -115,7 +120,7 @@ start_server() { # $1 kind, then extra quire-server flags
 		PORT=18232
 		(cd "$PEERS_CACHE" && PORT=$PORT exec node --expose-gc servers/ywebsocket-server.mjs) >> "$WORK/server-$kind.log" 2>&1 &
 		SPID=$! ;;
-	quire | floor)
+	quire | floor | quire-load)
 		PORT=18233
 		# shellcheck disable=SC2086
 		"$QUIRE_BIN" --listen 127.0.0.1:$PORT --db "$WORK/quire/quire.db" $QUIRE_FLAGS "${@:2}" >> "$WORK/server-$kind.log" 2>&1 &
@@ -139,34 +144,64 @@ stop_server() {
 }
 fresh_db() { rm -rf "$WORK/quire" "$WORK"/hocuspocus.sqlite*; mkdir -p "$WORK/quire"; }
 
-# One load-generator run, with whole-machine CPU and load average around it.
-# $1 label, then loadgen options.
+# Whole-machine CPU and the load average around one run: cpu_begin, the run,
+# cpu_end LABEL (appends the record).
+cpu_begin() {
+	read -r cpu_b0 cpu_t0 < <(stat_busy)
+	cpu_la0=$(cut -d' ' -f1-3 /proc/loadavg)
+	cpu_ts=$(date +%s.%N)
+}
+cpu_end() {
+	local b1 t1 te ncpu
+	read -r b1 t1 < <(stat_busy)
+	te=$(date +%s.%N)
+	ncpu=$(nproc)
+	echo "{\"scenario\":\"CPU\",\"server\":\"$KIND\",\"label\":\"$1\",\"wallSec\":$(awk "BEGIN{printf \"%.2f\", $te - $cpu_ts}"),\"machineBusyPct\":$(awk "BEGIN{printf \"%.1f\", 100 * $ncpu * ($b1 - $cpu_b0) / ($t1 - $cpu_t0)}"),\"loadavgBefore\":\"$cpu_la0\",\"loadavgAfter\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$OUT"
+}
+
+# One load-generator run. $1 label, then loadgen options.
 lg() {
 	local label=$1; shift
 	local adapter=$KIND
 	[ "$KIND" = quire ] && adapter=$here/quire.mjs
 	[ "$KIND" = floor ] && adapter=$here/floor.mjs
-	read -r b0 t0 < <(stat_busy)
-	local la0; la0=$(cut -d' ' -f1-3 /proc/loadavg)
-	local ts; ts=$(date +%s.%N)
 	local n0; n0=$(wc -l < "$OUT")
+	cpu_begin
 	(cd "$PEERS_CACHE" && timeout $((TL + 150)) node loadgen.mjs --adapter "$adapter" \
 		--url ws://127.0.0.1:$PORT --pid "$SPID" --run "${LG_RUN:-$RUN}" --trace "$TRACE" --out "$OUT" \
 		--label "$label" "$@") 2>&1 | cut -c1-400
 	# no result line: killed by the timeout or crashed
 	[ "$(wc -l < "$OUT")" -gt "$n0" ] ||
 		echo "{\"scenario\":\"$label\",\"server\":\"$KIND\",\"error\":\"no result (timeout after $((TL + 150)) s or crash)\",\"args\":{\"label\":\"$label\"}}" >> "$OUT"
-	read -r b1 t1 < <(stat_busy)
-	local te; te=$(date +%s.%N)
-	local ncpu; ncpu=$(nproc)
-	echo "{\"scenario\":\"CPU\",\"server\":\"$KIND\",\"label\":\"$label\",\"wallSec\":$(awk "BEGIN{printf \"%.2f\", $te - $ts}"),\"machineBusyPct\":$(awk "BEGIN{printf \"%.1f\", 100 * $ncpu * ($b1 - $b0) / ($t1 - $t0)}"),\"loadavgBefore\":\"$la0\",\"loadavgAfter\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$OUT"
+	cpu_end "$label"
 }
 
+# One run of the C load generator (quire-load MODE ...) in place of lg: its
+# JSON result line gets the server kind and the label. $1 label, $2 mode,
+# then quire-load options.
+ql() {
+	local label=$1 mode=$2; shift 2
+	local one="$WORK/ql.jsonl"
+	rm -f "$one"
+	cpu_begin
+	timeout $((TL + 150)) "$QUIRE_LOAD" "$mode" --port "$PORT" --trace "$TRACE" --json "$one" "$@" 2>&1 | cut -c1-400
+	if [ -s "$one" ]; then
+		sed "s/^{/{\"server\":\"quire-load\",\"label\":\"$label\",/" "$one" >> "$OUT"
+	else
+		echo "{\"mode\":\"$mode\",\"server\":\"quire-load\",\"label\":\"$label\",\"error\":\"no result (timeout after $((TL + 150)) s or crash)\"}" >> "$OUT"
+	fi
+	cpu_end "$label"
+}
+
+# wants SCENARIO: asked for in SCENARIOS; has SCENARIO: and run by the node
+# load generator for this KIND
+wants() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 has() {
+	# quire-load runs none of them (its own S1 and S4 below)
+	[ "$KIND" = quire-load ] && return 1
 	# the floor's clients are no replicas: S1, S1 max and S4 only
 	[ "$KIND" = floor ] && case $1 in s1 | s1max | s4) ;; *) return 1 ;; esac
-	case " $SCENARIOS " in *" $1 "*) return 0 ;; esac
-	return 1
+	wants "$1"
 }
 
 for KIND in $SERVERS; do
@@ -182,6 +217,17 @@ for KIND in $SERVERS; do
 		done
 	fi
 	start_server $KIND
+	if [ "$KIND" = quire-load ]; then
+		# S1 at the fixed rate and S4 with C clients: the server's own figures
+		if wants s1; then
+			for N in $S1_NS; do
+				ql s1-n$N-r$RATE fanout --observers "$N" --rate "$RATE" --edits "$S1_EDITS"
+			done
+		fi
+		# 20 rounds of S4, each reconnecting 20 ms after the burst (the
+		# harness's polling gives 0-20 ms)
+		wants s4 && ql s4 catchup --rounds 20 --pre 5000 --gap 10000 --pause-ms 20
+	fi
 	if has s1; then
 		for N in $S1_NS; do
 			lg s1-n$N-r$RATE --scenario s1 --observers "$N" --rate "$RATE" --edits "$S1_EDITS" --time-limit "$TL" --doc "s1-n$N-r$RATE-$RUN"
