@@ -52,7 +52,8 @@ function medianBy(rs, key, f) {
 	return [...g].map(([k, vs]) => [k, median(vs)]).sort((a, b) => a[0] - b[0]);
 }
 
-const servers = [...new Set(rows.filter((r) => r.server && ok(r)).map((r) => serverName(r.server)))];
+// (the node harness's servers: CPU records and run.sh's quire-load rows name a server too)
+const servers = [...new Set(rows.filter((r) => r.server && r.scenario && r.scenario !== 'CPU' && ok(r)).map((r) => serverName(r.server)))];
 const written = [];
 function save(name, svg) {
 	mkdirSync(out, { recursive: true });
