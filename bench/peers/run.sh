@@ -7,7 +7,7 @@
 # every scenario, next to its result.
 #
 #   ./scripts/build.sh build/release -DCMAKE_BUILD_TYPE=Release   # first
-#   bench/peers/run.sh                      # all three servers, the floor, quire-load: ~12 minutes
+#   bench/peers/run.sh                      # all three servers, the floor, quire-load: ~8 minutes
 #   SERVERS="quire" S3_CONNS="2000 10000" bench/peers/run.sh
 #
 # Nothing is built here. The load generator is copied from ../shared/peers to
