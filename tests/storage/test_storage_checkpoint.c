@@ -57,16 +57,6 @@ static store_options ckpt_options(uint32_t pages, bool thread)
 	return o;
 }
 
-static store *open_store(const char *path, const store_options *o)
-{
-	store *db = NULL;
-	char err[256];
-	int status = store_open(path, o, &db, err, sizeof err);
-	if (status != STORE_OK)
-		fail_msg("open %s: %s (%s)", path, store_strerror(status), err);
-	return db;
-}
-
 /* 30 rounds of 200 small changes (4 commits each) into a WAL checkpointed
  * at 20 pages: returns the WAL file's size at the end. thread: on the
  * store's thread (waiting for it between rounds); else no checkpoint. */
@@ -75,7 +65,7 @@ static long long wal_after_rounds(const char *dir, bool thread, store_checkpoint
 	char *path = st_join(dir, thread ? "thread.db" : "none.db");
 	char *wal = st_join(dir, thread ? "thread.db-wal" : "none.db-wal");
 	store_options o = ckpt_options(thread ? 20 : 0, thread);
-	store *db = open_store(path, &o);
+	store *db = st_open_or_fail(path, &o);
 	st_writer w;
 	st_writer_init(&w, "doc", 7);
 	uint64_t rng = 11;
@@ -127,7 +117,7 @@ static void test_storage_checkpoint_inline_when_far_behind(void **state)
 	char *dir = st_tmpdir();
 	char *path = st_join(dir, "big.db");
 	store_options o = ckpt_options(4, true); /* inline from 32 pages */
-	store *db = open_store(path, &o);
+	store *db = st_open_or_fail(path, &o);
 	st_writer w;
 	st_writer_init(&w, "doc", 7);
 	uint64_t rng = 3;
@@ -158,16 +148,14 @@ static void test_storage_checkpoint_close_while_busy(void **state)
 	st_writer_init(&w, "doc", 7);
 	uint64_t rng = 9;
 	for (int i = 0; i < 5; i++) {
-		store *db = open_store(path, &o);
+		store *db = st_open_or_fail(path, &o);
 		assert_store(st_append_random(db, &w, 300, 30, &rng), STORE_OK);
 		store_close(db); /* no wait for the thread */
 		assert_int_equal(file_size(wal), -1);
 	}
-	store_options ro;
-	store_options_init(&ro);
-	ro.read_only = true;
+	store_options ro = st_read_only_options();
 	ro.checkpoint_thread = true;
-	store *db = open_store(path, &ro);
+	store *db = st_open_or_fail(path, &ro);
 	assert_text(db, &w);
 	store_checkpoint_counts c;
 	store_checkpoint_stats(db, &c);
@@ -188,7 +176,7 @@ static void test_storage_checkpoint_thread_takes_no_signals(void **state)
 	char *dir = st_tmpdir();
 	char *path = st_join(dir, "sig.db");
 	store_options o = ckpt_options(1000, true);
-	store *db = open_store(path, &o);
+	store *db = st_open_or_fail(path, &o);
 	int threads = 0, blocking = 0;
 	DIR *tasks = opendir("/proc/self/task");
 	assert_non_null(tasks);

@@ -514,12 +514,8 @@ static void test_storage_read_only(void **state)
 	assert_store(store_snapshot(f->db, "ro", 20, w.doc), STORE_OK);
 
 	/* a read-only handle beside the writer (quire-dump while the server runs) */
-	store_options o;
-	store_options_init(&o);
-	o.read_only = true;
-	store *ro = NULL;
-	char err[256];
-	assert_store(store_open(f->path, &o, &ro, err, sizeof err), STORE_OK);
+	store_options o = st_read_only_options();
+	store *ro = st_open_or_fail(f->path, &o);
 	assert_loads_as(ro, &w, STORE_HEAD, 0);
 
 	store_change c = st_random_edit(&w, &rng);
@@ -536,6 +532,7 @@ static void test_storage_read_only(void **state)
 
 	/* read-only open of a missing file */
 	char *missing = st_join(f->dir, "missing.db");
+	char err[256];
 	assert_store(store_open(missing, &o, &ro, err, sizeof err), STORE_ECANTOPEN);
 	assert_null(ro);
 	assert_true(strlen(err) > 0);
@@ -552,11 +549,8 @@ static void test_storage_read_only_after_clean_close(void **state)
 	assert_store(st_append_random(f->db, &w, 5, 5, &rng), STORE_OK);
 	store_close(f->db); /* the WAL is checkpointed and removed */
 	f->db = NULL;
-	store_options o;
-	store_options_init(&o);
-	o.read_only = true;
-	char err[256];
-	assert_store(store_open(f->path, &o, &f->db, err, sizeof err), STORE_OK);
+	store_options o = st_read_only_options();
+	f->db = st_open_or_fail(f->path, &o);
 	assert_loads_as(f->db, &w, STORE_HEAD, 0);
 	st_writer_free(&w);
 }

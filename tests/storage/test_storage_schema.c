@@ -41,14 +41,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static store_options read_only(void)
-{
-	store_options o;
-	store_options_init(&o);
-	o.read_only = true;
-	return o;
-}
-
 /* Write a few changes and check they load back. */
 static void use_it(store *db)
 {
@@ -95,7 +87,7 @@ static void test_storage_schema_version0_migrated(void **state)
 	/* read-only cannot migrate */
 	store *db = NULL;
 	char err[256];
-	store_options ro = read_only();
+	store_options ro = st_read_only_options();
 	assert_store(store_open(f->path, &ro, &db, err, sizeof err), STORE_ESCHEMA);
 	assert_null(db);
 	assert_int_equal(st_sql_int(f->path, "PRAGMA user_version"), 0);
@@ -130,7 +122,7 @@ static void test_storage_schema_newer_refused(void **state)
 	assert_store(store_open(f->path, NULL, &db, err, sizeof err), STORE_EVERSION);
 	assert_null(db);
 	assert_non_null(strstr(err, "newer"));
-	store_options ro = read_only();
+	store_options ro = st_read_only_options();
 	assert_store(store_open(f->path, &ro, &db, err, sizeof err), STORE_EVERSION);
 	assert_null(db);
 	/* untouched */
@@ -168,7 +160,7 @@ static void test_storage_schema_foreign_refused(void **state)
 	fclose(fp);
 	assert_store(store_open(p4, NULL, &db, err, sizeof err), STORE_ESCHEMA);
 	assert_null(db);
-	store_options ro = read_only();
+	store_options ro = st_read_only_options();
 	assert_store(store_open(p4, &ro, &db, err, sizeof err), STORE_ESCHEMA);
 	free(p2);
 	free(p3);

@@ -509,12 +509,8 @@ static void test_storage_vacuum_converts_old_file(void **state)
 	assert_store(st_append_random(f->db, &f->w, 5, 5, &f->rng), STORE_OK);
 	expect_load(f, 3010, 0);
 
-	store_options ro;
-	store_options_init(&ro);
-	ro.read_only = true;
-	store *rdb = NULL;
-	char err[256];
-	assert_store(store_open(f->path, &ro, &rdb, err, sizeof err), STORE_OK);
+	store_options ro = st_read_only_options();
+	store *rdb = st_open_or_fail(f->path, &ro);
 	assert_store(store_vacuum(rdb, &r), STORE_EREADONLY);
 	store_close(rdb);
 }
