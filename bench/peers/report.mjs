@@ -136,17 +136,18 @@ if (runs > 1) {
 		const m = s.length >> 1;
 		return +(s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2).toFixed(2);
 	};
-	const groups = new Map();
-	for (const r of by('S1').filter((r) => !r.error)) {
-		const k = `${r.server}|${r.observers}|${r.rateTarget}`;
-		if (!groups.has(k)) groups.set(k, []);
-		groups.get(k).push(r);
-	}
-	const fan = new Map();
-	for (const r of qlOk('fanout')) {
-		if (!fan.has(r.observers)) fan.set(r.observers, []);
-		fan.get(r.observers).push(r);
-	}
+	// rows by key(row), in first-seen order
+	const groupBy = (rs, key) => {
+		const g = new Map();
+		for (const r of rs) {
+			const k = key(r);
+			if (!g.has(k)) g.set(k, []);
+			g.get(k).push(r);
+		}
+		return g;
+	};
+	const groups = groupBy(by('S1').filter((r) => !r.error), (r) => `${r.server}|${r.observers}|${r.rateTarget}`);
+	const fan = groupBy(qlOk('fanout'), (r) => r.observers);
 	console.log(`### Medians over ${runs} runs: S1`);
 	table(['server', 'observers', 'rate', 'runs', 'p50 ms', 'p99 ms', 'max ms', 'delivered edits/s', 'server CPU %', 'loadgen CPU %'],
 		[...groups.values()].map((g) => [g[0].server, g[0].observers, g[0].rateTarget, g.length,
@@ -155,18 +156,14 @@ if (runs > 1) {
 			.concat([...fan.values()].map((g) => [C_CLIENTS, g[0].observers, g[0].rate, g.length,
 				med(g.map((r) => r.latency_p50_ms)), med(g.map((r) => r.latency_p99_ms)), med(g.map((r) => r.latency_max_ms)),
 				med(g.map((r) => r.deliveries_per_s)), '', ''])));
-	const s4 = new Map();
-	for (const r of by('S4').filter((r) => !r.error)) {
-		const k = s4server(r);
-		if (!s4.has(k)) s4.set(k, []);
-		s4.get(k).push(r);
-	}
+	const s4 = groupBy(by('S4').filter((r) => !r.error), s4server);
+	const catchup = qlOk('catchup');
 	console.log(`### Medians over ${runs} runs: S4`);
 	table(['server', 'runs', 'reconnect → synced ms', 'payload bytes received', 'bytes on the wire', 'messages'],
 		[...s4.entries()].map(([k, g]) => [k, g.length, med(g.map((r) => r.reconnectToSyncedEventMs)),
 			med(g.map((r) => r.bytesReceivedOnReconnect)), med(g.map((r) => s4wire(r)?.bytes)) || 'n/a',
 			med(g.map((r) => r.msgsReceivedOnReconnect))])
-			.concat(qlOk('catchup').length ? [[`${C_CLIENTS}: each run's p50`, qlOk('catchup').length,
-				med(qlOk('catchup').map((r) => r.catchup_p50_ms)), med(qlOk('catchup').map((r) => r.bytes_p50)), '',
-				med(qlOk('catchup').map((r) => r.messages_p50))]] : []));
+			.concat(catchup.length ? [[`${C_CLIENTS}: each run's p50`, catchup.length,
+				med(catchup.map((r) => r.catchup_p50_ms)), med(catchup.map((r) => r.bytes_p50)), '',
+				med(catchup.map((r) => r.messages_p50))]] : []));
 }
